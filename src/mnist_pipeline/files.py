@@ -1,0 +1,42 @@
+"""Atomic file writes: a killed or failed stage never leaves a half-written output behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds.
+
+    The temporary file lives in the destination's folder so the final ``os.replace`` is a
+    same-filesystem rename, which is atomic on POSIX and Windows.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(dest: str | Path, data: Any) -> None:
+    """Write ``data`` as stable, diff-friendly JSON (sorted keys, trailing newline)."""
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_csv(dest: str | Path, header: list[str], rows: list[list[Any]]) -> None:
+    lines = [",".join(header)] + [",".join(str(value) for value in row) for row in rows]
+    with atomic_path(dest) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

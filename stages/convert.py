@@ -1,0 +1,27 @@
+"""Stage convert: mnist.pkl.gz (or a folder of MNIST idx files) -> one tensor file per split.
+
+    python stages/convert.py data/raw/mnist.pkl.gz data/tensors
+"""
+
+import argparse
+import logging
+
+from mnist_pipeline.cli import run_stage
+from mnist_pipeline.formats import read_source
+from mnist_pipeline.tensors import save_splits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="mnist.pkl.gz, or a folder holding the four idx .gz files")
+    parser.add_argument("out", help="folder for train/valid/test .safetensors")
+    args = parser.parse_args()
+
+    splits = read_source(args.source)
+    save_splits(splits, args.out)
+    sizes = ", ".join(f"{name} {len(split.y)}" for name, split in splits.items())
+    logging.info("wrote %s (%s)", args.out, sizes)
+
+
+if __name__ == "__main__":
+    run_stage(main, "convert")

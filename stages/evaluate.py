@@ -1,0 +1,34 @@
+"""Stage evaluate@<model>: loss, accuracy, per-class accuracy and confusion matrix of one model.
+
+    python stages/evaluate.py cnn data/tensors models/cnn.safetensors \
+        metrics/cnn.json plots/cnn/confusion.csv
+"""
+
+import argparse
+
+from mnist_pipeline.cli import run_stage
+from mnist_pipeline.files import write_csv, write_json
+from mnist_pipeline.params import check_variant_name, load_params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="the variant to evaluate")
+    parser.add_argument("tensors", help="folder written by the convert stage")
+    parser.add_argument("weights", help=".safetensors file written by the train stage")
+    parser.add_argument("metrics", help="output JSON")
+    parser.add_argument("confusion", help="output CSV of (actual, predicted) on the test split")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+
+    check_variant_name(args.model)
+    params = load_params(args.params)
+    from mnist_pipeline.evaluation import evaluate_variant
+
+    metrics, confusion_rows = evaluate_variant(args.model, params, args.tensors, args.weights)
+    write_json(args.metrics, metrics)
+    write_csv(args.confusion, ["actual", "predicted"], confusion_rows)
+
+
+if __name__ == "__main__":
+    run_stage(main, "evaluate")
