@@ -50,6 +50,6 @@ def evaluate_variant(name: str, params: Params, tensors_dir: str, weights_path: 
             confusion_rows = torch.stack([targets, predicted], dim=1).cpu().tolist()
     metrics["train"] = {
         "device": metadata.get("device"),
-        "epochs": int(metadata.get("epochs", 0)),
+        "epochs": metadata.get("epochs"),
     }
     return metrics, confusion_rows

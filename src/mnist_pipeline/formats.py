@@ -13,7 +13,6 @@ Two sources give the same result:
 from __future__ import annotations
 
 import gzip
-import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,10 +83,14 @@ def _resolve(where: str, name: str):
                     "codecs": codecs}[where], name)
 
 
-def read_source(path: str | Path) -> dict[str, Split]:
-    """Read ``mnist.pkl.gz`` (a file) or a folder of the four idx files, validated."""
+def read_source(path: str | Path, valid_size: int = VALID_SIZE) -> dict[str, Split]:
+    """Read ``mnist.pkl.gz`` (a file) or a folder of the four idx files, validated.
+
+    ``valid_size`` applies to idx sources only: that many images from the end of the idx
+    training set become the validation split.
+    """
     path = Path(path)
-    splits = read_idx_folder(path) if path.is_dir() else read_pickle(path)
+    splits = read_idx_folder(path, valid_size) if path.is_dir() else read_pickle(path)
     validate(splits, str(path))
     return splits
 
@@ -96,9 +99,9 @@ def read_pickle(path: str | Path) -> dict[str, Split]:
     with gzip.open(path, "rb") as f:
         data = NumpyOnlyUnpickler(f, encoding="latin-1").load()
     if not (isinstance(data, tuple) and len(data) == 3):
-        raise DatasetFormatError(f"{path}: expected a tuple of 3 (x, y) splits (train, valid, test)")
+        raise DatasetFormatError(f"{path}: expected a tuple of 3 (x, y) splits: {SPLITS}")
     splits = {}
-    for name, pair in zip(SPLITS, data):
+    for name, pair in zip(SPLITS, data, strict=True):
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise DatasetFormatError(f"{path}: split {name!r} is not an (x, y) pair")
         x, y = pair
@@ -108,7 +111,7 @@ def read_pickle(path: str | Path) -> dict[str, Split]:
     return splits
 
 
-def read_idx_folder(folder: Path) -> dict[str, Split]:
+def read_idx_folder(folder: Path, valid_size: int = VALID_SIZE) -> dict[str, Split]:
     missing = [name for name in IDX_FILES.values() if not (folder / name).is_file()]
     if missing:
         raise DatasetFormatError(f"{folder}: missing idx files: {', '.join(missing)}")
@@ -116,9 +119,9 @@ def read_idx_folder(folder: Path) -> dict[str, Split]:
     labels = read_idx(folder / IDX_FILES["train_labels"], IDX_LABELS_MAGIC)
     test_images = read_idx(folder / IDX_FILES["test_images"], IDX_IMAGES_MAGIC)
     test_labels = read_idx(folder / IDX_FILES["test_labels"], IDX_LABELS_MAGIC)
-    if len(images) <= VALID_SIZE:
-        raise DatasetFormatError(f"{folder}: the training set needs more than {VALID_SIZE} images")
-    cut = len(images) - VALID_SIZE
+    if len(images) <= valid_size:
+        raise DatasetFormatError(f"{folder}: the training set needs more than {valid_size} images")
+    cut = len(images) - valid_size
     return {
         "train": Split(_scale(images[:cut]), labels[:cut].astype(np.int64)),
         "valid": Split(_scale(images[cut:]), labels[cut:].astype(np.int64)),
@@ -127,7 +130,7 @@ def read_idx_folder(folder: Path) -> dict[str, Split]:
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one gzipped idx file (the layout of torchvision's ``read_sn3_pascalvincent_tensor``)."""
+    """Parse one gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor`` does)."""
     with gzip.open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:

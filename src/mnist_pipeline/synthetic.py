@@ -55,7 +55,7 @@ def make_splits(n_train: int, n_valid: int, n_test: int, seed: int = 0) -> dict[
     """Splits shaped like ``mnist.pkl.gz``'s: float32 (N, 784) ``pixel / 256``, int64 labels."""
     rng = np.random.default_rng(seed)
     splits = {}
-    for name, n in zip(SPLITS, (n_train, n_valid, n_test)):
+    for name, n in zip(SPLITS, (n_train, n_valid, n_test), strict=True):
         pixels, labels = make_pixels(n, rng)
         x = pixels.reshape(n, SIDE * SIDE).astype(np.float32) / np.float32(256)
         splits[name] = Split(x, labels)

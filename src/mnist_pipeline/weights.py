@@ -7,6 +7,7 @@ atomically and loaded without pickle.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -17,16 +18,21 @@ from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.files import atomic_path
 from mnist_pipeline.models import build_model
 
+# safetensors keeps metadata in a hash map whose order changes from run to run; one key holding
+# sorted JSON keeps the file's bytes reproducible (and the values typed).
+METADATA_KEY = "provenance"
+
 
 def save_weights(path: str | Path, model, metadata: dict[str, object]) -> None:
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={key: str(value) for key, value in metadata.items()})
+        save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
+def read_metadata(path: str | Path) -> dict[str, object]:
     with safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
+        raw = (f.metadata() or {}).get(METADATA_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def load_weights(name: str, path: str | Path, device: torch.device | str = "cpu"):

@@ -1,0 +1,69 @@
+"""Build a throw-away copy of this project in a temp dir: real git, real dvc, generated data."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from mnist_pipeline.fetch import file_md5
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore"]
+RUNNING = re.compile(r"Running stage '([^']+)'")
+
+
+def run(args: list[str], cwd: Path, check: bool = True, timeout: int = 600):
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages a ``dvc repro`` actually executed, from its output."""
+    return RUNNING.findall(output)
+
+
+def create_project(dest: Path, data_url: str, data_file: Path, **train) -> Path:
+    """Copy the pipeline into ``dest``, point it at ``data_url`` and commit it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    for folder in ("stages", "src"):
+        shutil.copytree(ROOT / folder, dest / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    set_params(dest, {
+        "data.url": data_url,
+        "data.md5": file_md5(data_file),
+        "data.size": data_file.stat().st_size,
+        "data.retry_backoff_s": 0.05,
+        "train.epochs": 1,
+        **{f"train.{key}": value for key, value in train.items()},
+    })
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "pipeline"], dest)
+    return dest
+
+
+def set_params(project: Path, changes: dict[str, object]) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def repro(project: Path, *args: str) -> list[str]:
+    return stages_run(run(["dvc", "repro", *args], project).stdout)

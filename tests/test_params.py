@@ -1,0 +1,93 @@
+"""params.yaml validation: every bad value fails with its key's name and the value given."""
+
+import copy
+
+import pytest
+import yaml
+
+from mnist_pipeline.params import ParamsError, load_params, parse_params
+from mnist_pipeline.registry import VARIANT_NAMES
+
+from conftest import ROOT
+
+RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(dotted: str, value):
+    raw = copy.deepcopy(RAW)
+    *parents, last = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return raw
+
+
+def test_project_params_parse_to_the_tutorial_defaults():
+    params = load_params(ROOT / "params.yaml")
+    assert params.train.bs == 64 and params.train.epochs == 2 and params.train.device == "auto"
+    assert params.model("scratch").lr == 0.5 and params.model("scratch").momentum == 0.0
+    assert params.model("cnn").lr == 0.1 and params.model("cnn").momentum == 0.9
+    assert params.data.md5 == "a02cd19f81d51c426d7ca14024243ce9"
+    assert params.data.size == 16_168_813
+    assert tuple(params.models) == VARIANT_NAMES
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("models.cnn.lr", 0),
+        ("models.cnn.lr", -0.1),
+        ("models.logistic.lr", "fast"),
+        ("train.bs", 0),
+        ("train.bs", 1.5),
+        ("train.epochs", 0),
+        ("models.cnn.momentum", 1.0),
+        ("models.cnn.momentum", -0.5),
+        ("models.scratch.momentum", 0.9),
+        ("train.device", "gpu"),
+        ("train.device", "cuda:x"),
+        ("train.seed", -1),
+        ("data.md5", "not-a-checksum"),
+        ("data.size", 0),
+        ("data.retries", -1),
+    ],
+)
+def test_bad_value_names_key_and_value(key, value):
+    with pytest.raises(ParamsError) as err:
+        parse_params(with_change(key, value))
+    assert key in str(err.value)
+    assert repr(value) in str(err.value)
+
+
+def test_unknown_model_entry_lists_valid_models():
+    raw = copy.deepcopy(RAW)
+    raw["models"]["resnet"] = {"lr": 0.1, "momentum": 0.0}
+    with pytest.raises(ParamsError, match="models.resnet") as err:
+        parse_params(raw)
+    assert all(name in str(err.value) for name in VARIANT_NAMES)
+
+
+def test_unknown_model_name_lists_valid_models():
+    params = parse_params(RAW)
+    with pytest.raises(ParamsError, match="'mlp'.*scratch, logistic, cnn, sequential, adaptive"):
+        params.model("mlp")
+
+
+def test_typo_in_a_key_is_reported():
+    raw = copy.deepcopy(RAW)
+    raw["train"]["epoch"] = raw["train"].pop("epochs")
+    with pytest.raises(ParamsError, match=r"train\.epoch"):
+        parse_params(raw)
+
+
+def test_missing_model_entry_is_reported():
+    raw = copy.deepcopy(RAW)
+    del raw["models"]["adaptive"]
+    with pytest.raises(ParamsError, match="models.adaptive: missing"):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_valid_devices_accepted(device):
+    assert parse_params(with_change("train.device", device)).train.device == device

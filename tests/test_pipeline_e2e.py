@@ -1,0 +1,105 @@
+"""End to end: real git + real `dvc repro` on generated data served from 127.0.0.1."""
+
+import json
+import math
+
+import pytest
+
+from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.synthetic import make_splits, write_pickle
+
+from project import create_project, repro, run, set_params
+
+pytestmark = pytest.mark.slow
+
+ALL_STAGES = {"fetch", "convert"} | {
+    f"{stage}@{name}" for stage in ("train", "evaluate") for name in VARIANT_NAMES
+}
+
+
+@pytest.fixture(scope="module")
+def learnable_pickle(tmp_path_factory):
+    # 15,000 training images: enough steps in one epoch for the CNNs to leave their plateau.
+    return write_pickle(make_splits(15_000, 1_000, 1_000, seed=0),
+                       tmp_path_factory.mktemp("data") / "mnist.pkl.gz")
+
+
+@pytest.fixture(scope="module")
+def served(learnable_pickle):
+    from http_server import ScriptedServer
+
+    server = ScriptedServer().start()
+    server.serve("mnist.pkl.gz", learnable_pickle.read_bytes())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, served, learnable_pickle):
+    """A project that has run `dvc repro` once, from scratch."""
+    path = create_project(tmp_path_factory.mktemp("e2e") / "project",
+                          served.url("mnist.pkl.gz"), learnable_pickle)
+    ran = repro(path)
+    assert set(ran) == ALL_STAGES
+    return path
+
+
+def metrics(project, name):
+    return json.loads((project / "metrics" / f"{name}.json").read_text())
+
+
+def test_every_model_has_sane_metrics(project):
+    for name in VARIANT_NAMES:
+        m = metrics(project, name)
+        for split in ("valid", "test"):
+            assert math.isfinite(m[split]["loss"]) and m[split]["loss"] > 0
+            assert 0 <= m[split]["accuracy"] <= 1
+        assert set(m["test"]["per_class_accuracy"]) == {str(d) for d in range(10)}
+        assert m["train"] == {"device": "cpu", "epochs": 1}
+        history = (project / "plots" / name / "train.csv").read_text().splitlines()
+        assert history[0] == "epoch,train_loss,valid_loss,valid_accuracy"
+        assert len(history) == 2
+        confusion = (project / "plots" / name / "confusion.csv").read_text().splitlines()
+        assert confusion[0] == "actual,predicted" and len(confusion) == 1 + 1_000
+    # Learnable data: after one epoch every model beats chance (0.1) clearly.
+    for name in VARIANT_NAMES:
+        assert metrics(project, name)["test"]["accuracy"] > 0.4, name
+    # Same init and math: the three CNN formulations end identically (tutorial: same model).
+    assert metrics(project, "cnn")["test"] == metrics(project, "sequential")["test"]
+
+
+def test_second_repro_runs_nothing(project):
+    assert repro(project) == []
+    assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
+
+
+def test_changing_cnn_lr_reruns_only_the_cnn(project):
+    before = {name: metrics(project, name) for name in VARIANT_NAMES}
+    set_params(project, {"models.cnn.lr": 0.05})
+    try:
+        assert sorted(repro(project)) == ["evaluate@cnn", "train@cnn"]
+        after = {name: metrics(project, name) for name in VARIANT_NAMES}
+        assert after["cnn"] != before["cnn"]
+        assert all(after[n] == before[n] for n in VARIANT_NAMES if n != "cnn")
+    finally:
+        set_params(project, {"models.cnn.lr": 0.1})
+        repro(project)
+
+
+def test_rerun_with_same_params_gives_identical_model_bytes(project):
+    names = ("scratch", "cnn")
+    before = {n: (project / "models" / f"{n}.safetensors").read_bytes() for n in names}
+    ran = repro(project, "--force", "--single-item", *(f"train@{n}" for n in names))
+    assert sorted(ran) == ["train@cnn", "train@scratch"]
+    for n in names:
+        assert (project / "models" / f"{n}.safetensors").read_bytes() == before[n]
+
+
+def test_bad_param_fails_the_stage_with_the_key_name(project):
+    set_params(project, {"train.device": "gpu"})
+    try:
+        result = run(["dvc", "repro", "train@logistic"], project, check=False)
+        assert result.returncode != 0
+        assert "train.device: got 'gpu'" in result.stdout + result.stderr
+    finally:
+        set_params(project, {"train.device": "auto"})
