@@ -14,6 +14,7 @@ from mnist_pipeline.fetch import file_md5
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore"]
 RUNNING = re.compile(r"Running stage '([^']+)'")
+RESTORED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 
 
 def run(args: list[str], cwd: Path, check: bool = True, timeout: int = 600):
@@ -63,6 +64,11 @@ def set_params(project: Path, changes: dict[str, object]) -> None:
             node = node[key]
         node[last] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def stages_restored(output: str) -> list[str]:
+    """The stages a ``dvc repro`` restored from the run-cache instead of running."""
+    return RESTORED.findall(output)
 
 
 def repro(project: Path, *args: str) -> list[str]:
