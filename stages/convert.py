@@ -1,6 +1,6 @@
 """Stage convert: mnist.pkl.gz (or a folder of MNIST idx files) -> one tensor file per split.
 
-    python stages/convert.py data/raw/mnist.pkl.gz data/tensors
+    python stages/convert.py data/raw/mnist.pkl.gz data/tensors plots/samples.png
 """
 
 import argparse
@@ -15,10 +15,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", help="mnist.pkl.gz, or a folder holding the four idx .gz files")
     parser.add_argument("out", help="folder for train/valid/test .safetensors")
+    parser.add_argument("samples", nargs="?", help="optional PNG of training images and labels")
     args = parser.parse_args()
 
     splits = read_source(args.source)
     save_splits(splits, args.out)
+    if args.samples:
+        from mnist_pipeline.pictures import sample_grid, save_png
+
+        save_png(sample_grid(splits["train"].x, splits["train"].y), args.samples)
     sizes = ", ".join(f"{name} {len(split.y)}" for name, split in splits.items())
     logging.info("wrote %s (%s)", args.out, sizes)
 

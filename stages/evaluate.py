@@ -1,7 +1,7 @@
 """Stage evaluate@<model>: loss, accuracy, per-class accuracy and confusion matrix of one model.
 
     python stages/evaluate.py cnn data/tensors models/cnn.safetensors \
-        metrics/cnn.json plots/cnn/confusion.csv
+        metrics/cnn.json plots/cnn/confusion.csv plots/cnn/most_wrong.png
 """
 
 import argparse
@@ -18,16 +18,19 @@ def main() -> None:
     parser.add_argument("weights", help=".safetensors file written by the train stage")
     parser.add_argument("metrics", help="output JSON")
     parser.add_argument("confusion", help="output CSV of (actual, predicted) on the test split")
+    parser.add_argument("most_wrong", help="output PNG of the validation images most wrong")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
     check_variant_name(args.model)
     params = load_params(args.params)
     from mnist_pipeline.evaluation import evaluate_variant
+    from mnist_pipeline.pictures import save_png
 
-    metrics, confusion_rows = evaluate_variant(args.model, params, args.tensors, args.weights)
-    write_json(args.metrics, metrics)
-    write_csv(args.confusion, ["actual", "predicted"], confusion_rows)
+    result = evaluate_variant(args.model, params, args.tensors, args.weights)
+    write_json(args.metrics, result.metrics)
+    write_csv(args.confusion, ["actual", "predicted"], result.confusion_rows)
+    save_png(result.most_wrong, args.most_wrong)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from project import create_project, repro, run, set_params, stages_restored, sta
 
 pytestmark = pytest.mark.slow
 
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALL_STAGES = {"fetch", "convert"} | {
     f"{stage}@{name}" for stage in ("train", "evaluate") for name in VARIANT_NAMES
 }
@@ -61,6 +62,8 @@ def test_every_model_has_sane_metrics(project):
         assert len(history) == 2
         confusion = (project / "plots" / name / "confusion.csv").read_text().splitlines()
         assert confusion[0] == "actual,predicted" and len(confusion) == 1 + 1_000
+        assert (project / "plots" / name / "most_wrong.png").read_bytes()[:8] == PNG_MAGIC
+    assert (project / "plots" / "samples.png").read_bytes()[:8] == PNG_MAGIC
     # Learnable data: after one epoch every model beats chance (0.1) clearly.
     for name in VARIANT_NAMES:
         assert metrics(project, name)["test"]["accuracy"] > 0.4, name

@@ -1,19 +1,24 @@
 """Score a trained variant on the validation and test splits.
 
 Produces the metrics file's content (loss and accuracy per split, per-class accuracy on test,
-how the model was trained) and the test split's ``(actual, predicted)`` pairs for DVC's
-confusion-matrix plot.
+how the model was trained), the test split's ``(actual, predicted)`` pairs for DVC's
+confusion-matrix plot, and a picture of the validation images the model gets most wrong.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
+from PIL.Image import Image
 
 from mnist_pipeline.batches import TensorBatches, WrappedBatches
 from mnist_pipeline.devices import resolve_device
 from mnist_pipeline.formats import CLASSES
 from mnist_pipeline.models import variant
 from mnist_pipeline.params import Params
+from mnist_pipeline.pictures import most_wrong_grid
 from mnist_pipeline.tensors import load_split
 from mnist_pipeline.training import predict, score
 from mnist_pipeline.weights import load_weights
@@ -30,26 +35,33 @@ def per_class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[s
     return result
 
 
-def evaluate_variant(name: str, params: Params, tensors_dir: str, weights_path: str):
-    """Returns ``(metrics, confusion_rows)`` for variant ``name``."""
+@dataclass
+class Evaluation:
+    metrics: dict[str, object]
+    confusion_rows: list[list[int]]  # (actual, predicted) per test image
+    most_wrong: Image  # the validation images with the highest loss
+
+
+def evaluate_variant(name: str, params: Params, tensors_dir: str, weights_path: str) -> Evaluation:
     device = resolve_device(params.train.device)
     model, metadata = load_weights(name, weights_path, device)
     spec = variant(name)
     metrics: dict[str, object] = {}
-    confusion_rows: list[list[int]] = []
     for split in ("valid", "test"):
-        batches = TensorBatches(*load_split(tensors_dir, split, str(device)), params.train.bs * 2)
+        x, y = load_split(tensors_dir, split, str(device))
+        batches = TensorBatches(x, y, params.train.bs * 2)
         if spec.preprocess is not None:
             batches = WrappedBatches(batches, spec.preprocess)
         outputs, targets = predict(model, batches)
         loss, accuracy = score(spec.loss_func, outputs, targets)
         metrics[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
-        if split == "test":
+        if split == "valid":
+            # log_softmax also turns scratch's log-probabilities into themselves.
+            log_probs = F.log_softmax(outputs, dim=1).cpu().numpy()
+            most_wrong = most_wrong_grid(x.cpu().numpy(), targets.cpu().numpy(), log_probs)
+        else:
             predicted = outputs.argmax(dim=1)
             metrics[split]["per_class_accuracy"] = per_class_accuracy(predicted, targets)
             confusion_rows = torch.stack([targets, predicted], dim=1).cpu().tolist()
-    metrics["train"] = {
-        "device": metadata.get("device"),
-        "epochs": metadata.get("epochs"),
-    }
-    return metrics, confusion_rows
+    metrics["train"] = {"device": metadata.get("device"), "epochs": metadata.get("epochs")}
+    return Evaluation(metrics, confusion_rows, most_wrong)

@@ -1,0 +1,103 @@
+"""Comparing runs: metrics, params and plots across commits, and `dvc exp` experiments."""
+
+import json
+
+import pytest
+
+from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.synthetic import make_splits, write_pickle
+
+from project import create_project, repro, run, set_params, stages_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_commits(tmp_path_factory):
+    """A project with two commits that differ only in models.cnn.lr (0.1, then 0.05)."""
+    from http_server import ScriptedServer
+
+    data = write_pickle(make_splits(2_000, 300, 300, seed=2),
+                        tmp_path_factory.mktemp("data") / "mnist.pkl.gz")
+    server = ScriptedServer().start()
+    server.serve("mnist.pkl.gz", data.read_bytes())
+    project = create_project(tmp_path_factory.mktemp("compare") / "project",
+                             server.url("mnist.pkl.gz"), data)
+    repro(project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "baseline"], project)
+    set_params(project, {"models.cnn.lr": 0.05})
+    assert sorted(repro(project)) == ["evaluate@cnn", "train@cnn"]
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "cnn lr 0.05"], project)
+    yield project
+    server.stop()
+
+
+def dvc_json(project, *args):
+    return json.loads(run(["dvc", *args, "--json"], project).stdout)
+
+
+def test_metrics_show_has_one_row_per_model(two_commits):
+    shown = dvc_json(two_commits, "metrics", "show")
+    files = shown[""]["data"]
+    assert set(files) == {f"metrics/{name}.json" for name in VARIANT_NAMES}
+    for content in files.values():
+        data = content["data"]
+        assert set(data) >= {"valid", "test", "train"}
+        assert set(data["valid"]) == {"loss", "accuracy"}
+
+
+def test_metrics_diff_shows_the_cnn_moving_and_nothing_else(two_commits):
+    diff = dvc_json(two_commits, "metrics", "diff", "HEAD~1")
+    assert set(diff) == {"metrics/cnn.json"}
+    changed = diff["metrics/cnn.json"]
+    assert {"valid.loss", "test.loss"} <= set(changed)
+    assert changed["valid.loss"]["old"] != changed["valid.loss"]["new"]
+
+
+def test_params_diff_reports_exactly_the_changed_key(two_commits):
+    assert dvc_json(two_commits, "params", "diff", "HEAD~1") == {
+        "params.yaml": {"models.cnn.lr": {"old": 0.1, "new": 0.05, "diff": -0.05}}
+    }
+
+
+def test_plots_show_contains_every_declared_plot(two_commits):
+    shown = dvc_json(two_commits, "plots", "show")
+    ids = set(shown["data"])
+    expected = {"plots/samples.png"}
+    for name in VARIANT_NAMES:
+        expected |= {
+            f"plots/{name}/train.csv",
+            f"plots/{name}/confusion.csv",
+            f"plots/{name}/most_wrong.png",
+            f"{name}: train vs validation loss",
+        }
+    expected |= {"Validation loss per epoch, all models",
+                 "Validation accuracy per epoch, all models"}
+    assert expected <= ids, expected - ids
+    assert not shown.get("errors")
+    images = [e for e in shown["data"]["plots/samples.png"] if e["type"] == "image"]
+    assert images and images[0]["url"].endswith(".png")
+
+
+def test_plots_diff_overlays_two_commits(two_commits):
+    shown = dvc_json(two_commits, "plots", "diff", "HEAD~1", "HEAD")
+    overlay = shown["data"]["Validation loss per epoch, all models"][0]
+    assert set(overlay["revisions"]) == {"HEAD~1", "HEAD"}
+
+
+def test_experiment_runs_only_the_cnn_and_shows_up_in_exp_show(two_commits):
+    output = run(["dvc", "exp", "run", "-S", "models.cnn.lr=0.2", "-n", "cnn-lr-0.2"],
+                 two_commits).stdout
+    assert sorted(stages_run(output)) == ["evaluate@cnn", "train@cnn"]
+    rows = dvc_json(two_commits, "exp", "show")
+    experiments = [exp for row in rows for exp in (row.get("experiments") or [])]
+    ours = [e for e in experiments if e.get("name") == "cnn-lr-0.2"]
+    assert ours, rows
+    data = ours[0]["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["models"]["cnn"]["lr"] == 0.2
+    cnn_metrics = data["metrics"]["metrics/cnn.json"]["data"]
+    # `dvc exp run` leaves the experiment's results in the workspace; compare with the commit.
+    baseline = json.loads(run(["git", "show", "HEAD:metrics/cnn.json"], two_commits).stdout)
+    assert cnn_metrics["valid"]["loss"] != baseline["valid"]["loss"]
