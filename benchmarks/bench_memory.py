@@ -1,0 +1,63 @@
+"""Train stage peak memory against the data it holds: target ≤ train+valid tensors + 350 MiB.
+
+Runs the real stage script (one epoch) in a child process per model and reads the child's
+peak RSS; also reports what a bare ``import torch`` costs, which is most of the 350 MiB.
+
+    python benchmarks/bench_memory.py [--models cnn logistic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from common import ROOT, dataset
+
+TORCH_ONLY = "import torch"
+
+
+def child_peak_mib(args: list[str]) -> float:
+    """Peak RSS of one child, via a wrapper that reports its own child's maximum."""
+    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True,
+                         text=True, check=True).stdout
+    return int(out.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["logistic", "cnn"])
+    args = parser.parse_args()
+    assert resource  # the wrapper relies on it; imported here to fail early where missing
+
+    _, tensors = dataset()
+    data_mib = sum((tensors / f"{s}.safetensors").stat().st_size for s in ("train", "valid"))
+    data_mib /= 2**20
+    torch_mib = child_peak_mib([sys.executable, "-c", TORCH_ONLY])
+    print(f"train+valid tensors {data_mib:.0f} MiB; "
+          f"a bare `import torch` peaks at {torch_mib:.0f} MiB")
+    with tempfile.TemporaryDirectory() as tmp:
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        params["train"].update(epochs=1, device="cpu")
+        params_path = Path(tmp) / "params.yaml"
+        params_path.write_text(yaml.safe_dump(params))
+        for name in args.models:
+            peak = child_peak_mib([
+                sys.executable, str(ROOT / "stages/train.py"), name, str(tensors),
+                f"{tmp}/{name}.safetensors", f"{tmp}/{name}.csv", "--params", str(params_path),
+            ])
+            limit = data_mib + 350
+            print(f"  train@{name}: peak RSS {peak:.0f} MiB, limit {limit:.0f} MiB "
+                  f"(data + 350), headroom {limit - peak:.0f} MiB "
+                  f"{'ok' if peak <= limit else 'MISSED'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Train-epoch speed of every variant: this project's loop vs the tutorial's own loop.
+
+Both sides train the same model from the same initial weights with the same math; only the
+batch feeding and bookkeeping differ. Epochs alternate between the two sides and the median of
+``--epochs`` epochs each is reported, with both sides' validation loss after their last epoch.
+
+    python benchmarks/bench_train.py [--epochs 3] [--device cpu] [--models cnn logistic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from mnist_pipeline.batches import WrappedBatches, get_data
+from mnist_pipeline.models import VARIANTS, get_model
+from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.tensors import load_split
+from mnist_pipeline.training import predict, score, train_epoch
+
+import tutorial_reference as ref
+from common import OUT, Timer, dataset, machine, median
+
+TUTORIAL_HYPER = {"scratch": (0.5, 0.0), "logistic": (0.5, 0.0)}  # the rest: lr 0.1, momentum 0.9
+TARGETS = {"scratch": 1.0, "logistic": 3.0, "cnn": 1.35, "sequential": 1.35, "adaptive": 1.35}
+
+
+def ours_epoch(name, model, opt, train_dl, valid_dl) -> float:
+    loss_func = VARIANTS[name].loss_func
+    train_epoch(model, loss_func, opt, train_dl)
+    return score(loss_func, *predict(model, valid_dl))[0]
+
+
+def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
+    lr, momentum = TUTORIAL_HYPER.get(name, (0.1, 0.9))
+    spec = VARIANTS[name]
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+
+    torch.manual_seed(seed)
+    ref_model, ref_opt = get_model(name, lr, momentum, device)
+    torch.manual_seed(seed)
+    our_model, our_opt = get_model(name, lr, momentum, device)
+
+    train_dl, valid_dl = get_data(*data_dev, bs, torch.Generator().manual_seed(seed))
+    if spec.preprocess is not None:
+        train_dl, valid_dl = (WrappedBatches(dl, spec.preprocess) for dl in (train_dl, valid_dl))
+    ref_train, ref_valid = ref.loaders(*data_cpu, bs, spec.preprocess,
+                                       device if device.type != "cpu" else None,
+                                       torch.Generator().manual_seed(seed))
+    ref_times, our_times = [], []
+    for _ in range(epochs):
+        with Timer(sync) as t:
+            if name == "scratch":
+                ref_loss = ref.scratch_epoch(ref_model, spec.loss_func, lr, *data_dev[0],
+                                             *data_dev[1], bs)
+            else:
+                ref_loss = ref.fit_epoch(ref_model, spec.loss_func, ref_opt, ref_train, ref_valid)
+        ref_times.append(t.seconds)
+        with Timer(sync) as t:
+            our_loss = ours_epoch(name, our_model, our_opt, train_dl, valid_dl)
+        our_times.append(t.seconds)
+    ref_s, our_s = median(ref_times), median(our_times)
+    return {"model": name, "tutorial_s": ref_s, "ours_s": our_s, "speedup": ref_s / our_s,
+            "target": TARGETS[name], "tutorial_valid_loss": ref_loss, "ours_valid_loss": our_loss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bs", type=int, default=64)
+    parser.add_argument("--models", nargs="+", default=list(VARIANT_NAMES))
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    _, tensors = dataset()
+    data_cpu = [load_split(tensors, split) for split in ("train", "valid")]
+    data_dev = [tuple(t.to(device) for t in pair) for pair in data_cpu]
+    print(f"train epoch, median of {args.epochs}, device {device}; {machine()}")
+    if device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(device)}")
+    print(f"{'model':<11}{'tutorial s':>11}{'ours s':>9}{'speedup':>9}{'target':>8}"
+          f"{'valid loss (tutorial / ours)':>31}")
+    results = []
+    for name in args.models:
+        r = bench_variant(name, data_cpu, data_dev, device, args.bs, args.epochs)
+        results.append(r)
+        ok = "ok" if r["speedup"] >= r["target"] else "MISSED"
+        print(f"{name:<11}{r['tutorial_s']:>11.3f}{r['ours_s']:>9.3f}{r['speedup']:>8.2f}x"
+              f"{r['target']:>7.2f}x {r['tutorial_valid_loss']:>14.4f} / {r['ours_valid_loss']:.4f}"
+              f"  {ok}", flush=True)
+    if args.json:
+        OUT.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump({"device": str(device), "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

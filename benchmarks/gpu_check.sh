@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One prepared GPU check: the train and evaluate stages with train.device=cuda on full-size
+# generated data, then the train benchmark on cuda. Needs torch with CUDA, numpy, pyyaml,
+# safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
+out="${OUT:-benchmarks/out}"
+mkdir -p "$out"
+work=$(mktemp -d)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/gpu.txt"
+
+python3 - "$work" <<'PY'
+import sys, yaml
+sys.path.insert(0, "benchmarks")
+from common import dataset
+_, tensors = dataset()
+params = yaml.safe_load(open("params.yaml"))
+params["train"]["device"] = "cuda"
+yaml.safe_dump(params, open(f"{sys.argv[1]}/params.yaml", "w"))
+print("tensors", tensors)
+PY
+tensors=benchmarks/out/data-50000-10000-10000/tensors
+for m in scratch logistic cnn sequential adaptive; do
+  start=$(date +%s.%N)
+  python3 stages/train.py "$m" "$tensors" "$work/$m.safetensors" "$work/$m-train.csv" \
+    --params "$work/params.yaml"
+  python3 stages/evaluate.py "$m" "$tensors" "$work/$m.safetensors" "$work/$m.json" \
+    "$work/$m-confusion.csv" --params "$work/params.yaml"
+  end=$(date +%s.%N)
+  echo "$m: train+evaluate stages $(python3 -c "print(round($end - $start, 1))") s"
+  python3 -c "import json; m = json.load(open('$work/$m.json')); print('  ', m['train'], 'valid', m['valid'], 'test', {k: m['test'][k] for k in ('loss', 'accuracy')})"
+done 2>&1 | tee "$out/gpu_stages.txt"
+python3 benchmarks/bench_train.py --device cuda --epochs 3 --json "$out/gpu_bench_train.json" \
+  2>&1 | tee "$out/gpu_bench_train.txt"
