@@ -51,7 +51,7 @@ def main() -> None:
         for name in args.models:
             peak = child_peak_mib([
                 sys.executable, str(ROOT / "stages/train.py"), name, str(tensors),
-                f"{tmp}/{name}.safetensors", f"{tmp}/{name}.csv", "--params", str(params_path),
+                f"{tmp}/{name}.safetensors", "--params", str(params_path),
             ])
             limit = data_mib + 350
             print(f"  train@{name}: peak RSS {peak:.0f} MiB, limit {limit:.0f} MiB "

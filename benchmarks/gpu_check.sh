@@ -24,10 +24,9 @@ PY
 tensors=benchmarks/out/data-50000-10000-10000/tensors
 for m in scratch logistic cnn sequential adaptive; do
   start=$(date +%s.%N)
-  python3 stages/train.py "$m" "$tensors" "$work/$m.safetensors" "$work/$m-train.csv" \
-    --params "$work/params.yaml"
+  python3 stages/train.py "$m" "$tensors" "$work/$m.safetensors" --params "$work/params.yaml"
   python3 stages/evaluate.py "$m" "$tensors" "$work/$m.safetensors" "$work/$m.json" \
-    "$work/$m-confusion.csv" --params "$work/params.yaml"
+    "$work/$m-train.csv" "$work/$m-confusion.csv" "$work/$m-wrong.png" --params "$work/params.yaml"
   end=$(date +%s.%N)
   echo "$m: train+evaluate stages $(python3 -c "print(round($end - $start, 1))") s"
   python3 -c "import json; m = json.load(open('$work/$m.json')); print('  ', m['train'], 'valid', m['valid'], 'test', {k: m['test'][k] for k in ('loss', 'accuracy')})"

@@ -1,12 +1,16 @@
-"""Stage train@<model>: train one tutorial model; write its weights and per-epoch history.
+"""Stage train@<model>: train one tutorial model; write its weights.
 
-    python stages/train.py cnn data/tensors models/cnn.safetensors plots/cnn/train.csv
+    python stages/train.py cnn data/tensors models/cnn.safetensors
+
+The per-epoch history (train loss, validation loss and accuracy) travels inside the weight file's
+metadata; the evaluate stage writes it out as a plot. Keeping the model the stage's only output
+lets DVC restore a training run from the run-cache through a remote: a remote holds cached
+outputs only, never `cache: false` ones.
 """
 
 import argparse
 
 from mnist_pipeline.cli import run_stage
-from mnist_pipeline.files import write_csv
 from mnist_pipeline.params import check_variant_name, load_params
 
 
@@ -15,7 +19,6 @@ def main() -> None:
     parser.add_argument("model", help="the variant to train (see params.yaml: models)")
     parser.add_argument("tensors", help="folder written by the convert stage")
     parser.add_argument("weights", help="output .safetensors file")
-    parser.add_argument("history", help="output CSV: one row of losses and accuracy per epoch")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
@@ -27,8 +30,6 @@ def main() -> None:
 
     result = train_variant(args.model, params, args.tensors)
     save_weights(args.weights, result.model, result.metadata)
-    rows = [record.as_row() for record in result.history]
-    write_csv(args.history, list(rows[0]), [list(row.values()) for row in rows])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Score a trained variant on the validation and test splits.
 
 Produces the metrics file's content (loss and accuracy per split, per-class accuracy on test,
-how the model was trained), the test split's ``(actual, predicted)`` pairs for DVC's
-confusion-matrix plot, and a picture of the validation images the model gets most wrong.
+how the model was trained), the training's per-epoch history (read from the weight file), the
+test split's ``(actual, predicted)`` pairs for DVC's confusion-matrix plot, and a picture of the
+validation images the model gets most wrong.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def per_class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[s
 @dataclass
 class Evaluation:
     metrics: dict[str, object]
+    history: list[dict[str, float]]  # one row per training epoch
     confusion_rows: list[list[int]]  # (actual, predicted) per test image
     most_wrong: Image  # the validation images with the highest loss
 
@@ -64,4 +66,4 @@ def evaluate_variant(name: str, params: Params, tensors_dir: str, weights_path: 
             metrics[split]["per_class_accuracy"] = per_class_accuracy(predicted, targets)
             confusion_rows = torch.stack([targets, predicted], dim=1).cpu().tolist()
     metrics["train"] = {"device": metadata.get("device"), "epochs": metadata.get("epochs")}
-    return Evaluation(metrics, confusion_rows, most_wrong)
+    return Evaluation(metrics, metadata.get("history", []), confusion_rows, most_wrong)

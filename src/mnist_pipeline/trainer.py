@@ -53,5 +53,6 @@ def train_variant(name: str, params: Params, tensors_dir: str) -> TrainResult:
         "momentum": hyper.momentum,
         "train_samples": len(train[0]),
         "torch": torch.__version__,
+        "history": [record.as_row() for record in history],
     }
     return TrainResult(model, history, metadata)
