@@ -1,0 +1,328 @@
+"""Team sharing end to end: a teammate's clone gets data, models and results without computing.
+
+Real git and the real dvc CLI in temp dirs, on a small generated dataset. One author clone runs
+the whole pipeline, tries ``models.cnn.lr=0.05`` as an experiment and shares everything through a
+bare git repository and a DVC remote (a local directory). Each test then starts a fresh clone of
+that git repository and checks what it gets: pulled from the remote, from an S3-compatible
+server, or linked from the cache directory it shares with the author on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnist_pipeline.fetch import file_md5
+from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.synthetic import make_splits, write_pickle
+
+from http_server import ScriptedServer
+from project import create_project, repro, run, set_params, stages_restored, stages_run
+
+pytestmark = pytest.mark.slow
+
+ALL_STAGES = {"fetch", "convert"} | {
+    f"{stage}@{name}" for stage in ("train", "evaluate") for name in VARIANT_NAMES
+}
+RAW = "data/raw/mnist.pkl.gz"
+CNN = "models/cnn.safetensors"
+CNN_HISTORY = "plots/cnn/train.csv"
+EXPERIMENT = "cnn-lr-0.05"
+# What the train stage logs once per epoch it actually trains (train.epochs is 1 here).
+TRAINED = "epoch 1/1"
+
+
+@dataclass(frozen=True)
+class Team:
+    origin: Path  # the bare git repository everyone clones and pushes to
+    remote: Path  # the DVC remote: a directory
+    cache: Path  # the author's cache directory, which clones on this machine may share
+    author: Path  # the clone that ran the pipeline
+    dataset: Path  # the file the HTTP server served
+    data_url: str  # params' data.url; nothing answers there once the author has fetched
+    downloads: list[str]  # every path the HTTP server was asked for
+    experiment_ref: str  # git ref of the author's experiment
+    pushed: frozenset[str]  # the objects on the remote before the experiment was pushed
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory) -> Team:
+    root = tmp_path_factory.mktemp("team")
+    dataset = write_pickle(make_splits(600, 200, 200), root / "mnist.pkl.gz")
+    origin = root / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], root)
+
+    server = ScriptedServer().start()
+    try:
+        data_url = server.serve("mnist.pkl.gz", dataset.read_bytes())
+        author = create_project(root / "author", data_url, dataset)
+        # The author's cache lives outside the clone so that other clones here can share it.
+        share_cache(author, root / "cache", "symlink")
+        assert set(repro(author)) == ALL_STAGES
+    finally:
+        # From here on the dataset URL is dead: every clone must get the data through DVC.
+        server.stop()
+
+    commit(author, "results")
+    run(["dvc", "remote", "add", "-d", "team", str(root / "remote")], author)
+    commit(author, "team remote")
+    run(["git", "remote", "add", "origin", str(origin)], author)
+    run(["git", "push", "-q", "-u", "origin", "main"], author)
+
+    # A setting tried without committing it to main: a run-cache entry and an experiment ref.
+    tried = run(["dvc", "exp", "run", "--temp", "-n", EXPERIMENT, "-S", "models.cnn.lr=0.05"],
+                author)
+    assert sorted(stages_run(tried.stdout)) == ["evaluate@cnn", "train@cnn"]
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], author).stdout.split()
+    (experiment_ref,) = [ref for ref in refs if ref.endswith("/" + EXPERIMENT)]
+
+    run(["dvc", "push", "--run-cache"], author)
+    pushed = frozenset(objects(root / "remote"))
+    run(["dvc", "exp", "push", "origin", EXPERIMENT], author)
+    return Team(origin, root / "remote", root / "cache", author, dataset, data_url,
+                list(server.requests), experiment_ref, pushed)
+
+
+def commit(project: Path, message: str) -> None:
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", message], project)
+
+
+def git_clone(team: Team, dest: Path) -> Path:
+    run(["git", "clone", "-q", str(team.origin), str(dest)], dest.parent)
+    return dest
+
+
+def share_cache(project: Path, cache: Path, link_type: str) -> None:
+    """Use ``cache`` as this clone's cache, in its git-ignored local config."""
+    run(["dvc", "cache", "dir", "--local", str(cache)], project)
+    run(["dvc", "config", "--local", "cache.shared", "group"], project)
+    run(["dvc", "config", "--local", "cache.type", link_type], project)
+
+
+def status(project: Path) -> dict:
+    """``dvc status --json``: the stages that are out of date, and why; {} when none is."""
+    return json.loads(run(["dvc", "status", "--json"], project).stdout)
+
+
+def model_bytes(project: Path) -> dict[str, bytes]:
+    return {name: (project / "models" / f"{name}.safetensors").read_bytes()
+            for name in VARIANT_NAMES}
+
+
+def cache_file(store: Path, md5: str) -> Path:
+    """Where a cache directory, or a DVC remote (same layout), keeps the object ``md5``."""
+    return store / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def objects(store: Path) -> set[str]:
+    """The md5 of every object in a cache directory or DVC remote."""
+    return {path.parent.name + path.name for path in (store / "files" / "md5").glob("*/*")}
+
+
+def run_records(store: Path) -> set[str]:
+    runs = store / "runs"
+    return {str(path.relative_to(runs)) for path in runs.rglob("*") if path.is_file()}
+
+
+def locked_md5(lock: dict, stage: str, path: str) -> str:
+    (md5,) = [out["md5"] for out in lock["stages"][stage]["outs"] if out["path"] == path]
+    return md5
+
+
+def experiment_lock(team: Team) -> dict:
+    return yaml.safe_load(run(["git", "show", f"{team.experiment_ref}:dvc.lock"],
+                              team.author).stdout)
+
+
+def experiment_file(team: Team, path: str) -> str:
+    return run(["git", "show", f"{team.experiment_ref}:{path}"], team.author).stdout
+
+
+@pytest.mark.parametrize("get", [["pull", "--run-cache"], ["repro", "--pull"]], ids=" ".join)
+def test_a_fresh_clone_pulls_everything_and_reproduces_nothing(team, tmp_path, get):
+    clone = git_clone(team, tmp_path / "teammate")
+    result = run(["dvc", *get], clone)
+    assert stages_run(result.stdout) == []
+    assert status(clone) == {}
+    assert repro(clone) == []
+    assert model_bytes(clone) == model_bytes(team.author)
+    assert (clone / RAW).read_bytes() == team.dataset.read_bytes()
+    # The run records travel too: the clone knows every stage run the author made.
+    assert run_records(clone / ".dvc" / "cache") == run_records(team.cache)
+    assert run_records(team.cache)
+
+
+def test_run_cache_restores_a_run_from_a_cache_shared_on_one_machine(team, tmp_path):
+    clone = git_clone(team, tmp_path / "teammate")
+    share_cache(clone, team.cache, "symlink")
+    run(["dvc", "checkout"], clone)
+    set_params(clone, {"models.cnn.lr": 0.05})
+    result = run(["dvc", "repro"], clone)
+    assert stages_run(result.stdout) == []
+    assert sorted(stages_restored(result.stdout)) == ["evaluate@cnn", "train@cnn"]
+    assert TRAINED not in result.stdout + result.stderr
+    # The author's experiment made exactly these outputs.
+    assert file_md5(clone / CNN) == locked_md5(experiment_lock(team), "train@cnn", CNN)
+    assert (clone / "metrics/cnn.json").read_text() == experiment_file(team, "metrics/cnn.json")
+
+
+def test_an_experiment_pushed_by_the_author_applies_without_training(team, tmp_path):
+    clone = git_clone(team, tmp_path / "teammate")
+    run(["dvc", "exp", "pull", "origin", EXPERIMENT], clone)
+    run(["dvc", "exp", "apply", EXPERIMENT], clone)
+    assert yaml.safe_load((clone / "params.yaml").read_text())["models"]["cnn"]["lr"] == 0.05
+    assert status(clone) == {}
+    result = run(["dvc", "repro"], clone)
+    assert stages_run(result.stdout) == []
+    assert TRAINED not in result.stdout + result.stderr
+    assert file_md5(clone / CNN) == locked_md5(experiment_lock(team), "train@cnn", CNN)
+
+
+def test_run_cache_restores_training_through_a_remote(team, tmp_path):
+    lock = experiment_lock(team)
+    # `dvc push --run-cache` uploaded the run records and the workspace's data, but not the
+    # data of the run the experiment made; `dvc exp push` (or a push from the commit that ran
+    # it) uploads that run's model.
+    head = yaml.safe_load((team.author / "dvc.lock").read_text())
+    assert locked_md5(head, "train@cnn", CNN) in team.pushed
+    assert locked_md5(lock, "train@cnn", CNN) not in team.pushed
+    assert cache_file(team.remote, locked_md5(lock, "train@cnn", CNN)).is_file()
+
+    clone = git_clone(team, tmp_path / "teammate")
+    run(["dvc", "pull", "--run-cache"], clone)
+    set_params(clone, {"models.cnn.lr": 0.05})
+    result = run(["dvc", "repro", "--pull"], clone)
+    # The model is train@cnn's only output, and it is on the remote: the run is restored, not
+    # repeated. evaluate@cnn's outputs are `cache: false` (they live in git, not on remotes), so
+    # it runs again, on the restored model, and writes the author's results byte for byte.
+    assert stages_restored(result.stdout) == ["train@cnn"]
+    assert stages_run(result.stdout) == ["evaluate@cnn"]
+    assert TRAINED not in result.stdout + result.stderr
+    assert file_md5(clone / CNN) == locked_md5(lock, "train@cnn", CNN)
+    for path in ("metrics/cnn.json", CNN_HISTORY):
+        assert (clone / path).read_text() == experiment_file(team, path)
+
+
+@pytest.mark.parametrize("link_type", ["symlink", "hardlink"])
+def test_clones_on_one_machine_share_one_cache_without_a_remote(team, tmp_path, link_type):
+    clone = git_clone(team, tmp_path / "teammate")
+    share_cache(clone, team.cache, link_type)
+    # An empty remote: whatever the clone gets must come from the shared cache.
+    run(["dvc", "remote", "modify", "--local", "team", "url", str(tmp_path / "empty")], clone)
+    run(["dvc", "pull"], clone)
+    assert status(clone) == {}
+    assert repro(clone) == []
+
+    model = clone / CNN
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    cached = cache_file(team.cache, locked_md5(lock, "train@cnn", CNN))
+    if link_type == "symlink":
+        assert os.path.islink(model) and Path(os.readlink(model)) == cached
+    else:
+        assert not os.path.islink(model) and model.stat().st_ino == cached.stat().st_ino
+    # Linked files are read-only, so an edit in place cannot corrupt the cache.
+    assert stat.S_IMODE(model.stat().st_mode) & 0o222 == 0
+    assert model.read_bytes() == (team.author / CNN).read_bytes()
+    # Nothing was copied into the clone.
+    assert not (clone / ".dvc" / "cache").exists()
+    # cache.shared group: directories group-writable and setgid, so the group can add to them.
+    assert stat.S_IMODE(cached.parent.stat().st_mode) & 0o2070 == 0o2070
+
+
+def test_gc_in_one_clone_deletes_what_another_clone_of_the_shared_cache_uses(team, tmp_path):
+    cache = tmp_path / "cache"
+    first = git_clone(team, tmp_path / "first")
+    share_cache(first, cache, "symlink")
+    run(["dvc", "pull"], first)
+    second = git_clone(team, tmp_path / "second")
+    share_cache(second, cache, "symlink")
+    run(["dvc", "exp", "pull", "origin", EXPERIMENT], second)
+    run(["dvc", "exp", "apply", EXPERIMENT], second)
+    model = second / CNN
+    assert model.is_file()
+
+    # Told about the other clone, gc keeps what that clone's workspace uses...
+    run(["dvc", "gc", "--workspace", "--projects", str(second), "--force"], first)
+    assert model.is_file()
+    # ...not told, it deletes it: the other clone's link now points at nothing.
+    run(["dvc", "gc", "--workspace", "--force"], first)
+    assert os.path.islink(model) and not model.exists()
+    # The remote still has it, so a pull repairs the clone.
+    run(["dvc", "pull"], second)
+    assert file_md5(model) == locked_md5(experiment_lock(team), "train@cnn", CNN)
+
+
+def test_s3_compatible_remote(team, tmp_path, monkeypatch):
+    moto_server = pytest.importorskip(
+        "moto.server", reason="the S3 test needs moto[server]: pip install -e '.[test]'")
+    pytest.importorskip("dvc_s3", reason="the S3 test needs dvc[s3]: pip install -e '.[test]'")
+    import boto3
+
+    # Dummy credentials for the local server; no AWS config file or instance metadata is read.
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        # A proxy configured for the outside world must not intercept the local server.
+        "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="team-data")
+
+        uploader = git_clone(team, tmp_path / "uploader")
+        run(["dvc", "pull"], uploader)
+        run(["dvc", "remote", "add", "-d", "s3remote", "s3://team-data/mnist-pipeline"], uploader)
+        run(["dvc", "remote", "modify", "s3remote", "endpointurl", endpoint], uploader)
+        commit(uploader, "S3 remote")
+        run(["dvc", "push", "--run-cache"], uploader)
+        listed = s3.list_objects_v2(Bucket="team-data", Prefix="mnist-pipeline/")
+        keys = {item["Key"] for item in listed.get("Contents", [])}
+        md5 = file_md5(uploader / CNN)
+        assert f"mnist-pipeline/files/md5/{md5[:2]}/{md5[2:]}" in keys
+
+        teammate = tmp_path / "teammate"
+        run(["git", "clone", "-q", str(uploader), str(teammate)], tmp_path)
+        run(["dvc", "pull", "--run-cache"], teammate)
+        assert status(teammate) == {}
+        assert repro(teammate) == []
+        assert model_bytes(teammate) == model_bytes(team.author)
+    finally:
+        server.stop()
+
+
+def test_an_offline_clone_pulls_the_dataset_and_runs_the_rest(team, tmp_path):
+    # Nothing answers at data.url any more (the author's fetch was its only download)...
+    assert team.downloads == ["/mnist.pkl.gz"]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(team.data_url, timeout=5)
+    # ...yet the fetch stage's output is in the remote like any other.
+    clone = git_clone(team, tmp_path / "teammate")
+    run(["dvc", "pull", RAW], clone)
+    assert (clone / RAW).read_bytes() == team.dataset.read_bytes()
+    assert not (clone / "data" / "tensors").exists()
+
+    # Recomputed from the pulled dataset, the model is byte-identical to the author's, so
+    # evaluate@logistic, whose metrics are in git, finds its inputs unchanged and skips.
+    assert repro(clone, "evaluate@logistic") == ["convert", "train@logistic"]
+    assert (clone / "models/logistic.safetensors").read_bytes() == \
+        (team.author / "models/logistic.safetensors").read_bytes()
+    assert not {"fetch", "convert", "train@logistic", "evaluate@logistic"} & set(status(clone))
+    # The epoch history and dvc.lock come out exactly as the author committed them.
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""
