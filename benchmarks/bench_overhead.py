@@ -104,7 +104,7 @@ def main() -> None:
     marks = json.loads(out)
     names, times = list(marks), list(marks.values())
     print(f"train@cnn, full-size data: {times[-1] - times[0]:.2f} s before its first batch")
-    for name, before, after in zip(names[1:], times, times[1:], strict=True):
+    for name, before, after in zip(names[1:], times[:-1], times[1:], strict=True):
         print(f"  {name:<22}{after - before:6.2f} s")
 
     print("import cost per stage (fresh interpreter, minus `python -c pass`):")

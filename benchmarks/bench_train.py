@@ -38,8 +38,11 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
     spec = VARIANTS[name]
     sync = torch.cuda.synchronize if device.type == "cuda" else None
 
+    # The tutorial's side builds the model as the tutorial does (no memory-layout tuning) and
+    # uses optim.SGD; the scratch loop updates its weights inline, as the tutorial writes it.
     torch.manual_seed(seed)
-    ref_model, ref_opt = get_model(name, lr, momentum, device)
+    ref_model = spec.build().to(device)
+    ref_opt = torch.optim.SGD(ref_model.parameters(), lr=lr, momentum=momentum)
     torch.manual_seed(seed)
     our_model, our_opt = get_model(name, lr, momentum, device)
 

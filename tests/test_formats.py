@@ -157,3 +157,17 @@ def test_write_pickle_matches_the_real_file_layout(tiny_splits, tmp_path):
     with gzip.open(path) as f:
         raw = f.read()
     assert raw[:2] == b"\x80\x02"  # protocol 2, as the real file
+
+
+def test_tensor_files_are_what_the_safetensors_library_reads_and_writes(tiny_splits, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    save_splits(tiny_splits, tmp_path)
+    loaded = load_file(str(tmp_path / "train.safetensors"))
+    np.testing.assert_array_equal(loaded["x"], tiny_splits["train"].x)
+    np.testing.assert_array_equal(loaded["y"], tiny_splits["train"].y)
+    # Byte for byte what the library itself writes for the same arrays.
+    save_file({"x": tiny_splits["train"].x, "y": tiny_splits["train"].y},
+              str(tmp_path / "reference.safetensors"))
+    assert (tmp_path / "train.safetensors").read_bytes() == (
+        tmp_path / "reference.safetensors").read_bytes()

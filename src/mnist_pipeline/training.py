@@ -44,12 +44,13 @@ def loss_batch(model, loss_func: LossFunc, xb, yb, opt=None) -> tuple[torch.Tens
 def train_epoch(model, loss_func: LossFunc, opt, batches, desc: str = "train") -> float:
     """One pass over ``batches``; returns the sample-weighted mean training loss."""
     model.train()
-    total, count = 0.0, 0
+    losses, sizes = [], []
     for xb, yb in tqdm(batches, desc=desc, unit="batch", disable=None, leave=False):
         loss, n = loss_batch(model, loss_func, xb, yb, opt)
-        total = total + loss * n  # stays on the device: no sync per batch
-        count += n
-    return float(total) / count
+        losses.append(loss)  # stays on the device: no sync, and no extra op, per batch
+        sizes.append(n)
+    weights = torch.tensor(sizes, dtype=losses[0].dtype, device=losses[0].device)
+    return float(torch.stack(losses) @ weights) / sum(sizes)
 
 
 @torch.no_grad()
