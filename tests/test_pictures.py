@@ -37,7 +37,7 @@ def test_most_wrong_picks_the_highest_loss_images(monkeypatch):
     log_probs[0, 0], log_probs[1, 5], log_probs[2, 2], log_probs[3, 7] = -0.01, -0.1, -0.2, -0.3
     log_probs[1, 1], log_probs[3, 3] = np.log(0.01), np.log(0.001)
     most_wrong_grid(x, targets, log_probs, count=2)
-    assert seen["captions"] == ["3 → 7", "1 → 5"]
+    assert seen["captions"] == ["3 -> 7", "1 -> 5"]
     np.testing.assert_array_equal(seen["x"], x[[3, 1]])
 
 

@@ -3,7 +3,7 @@
 * the convert stage's first look at the data (the tutorial's ``pyplot.imshow(x_train[0])``, for
   a grid of training images with their labels);
 * each model's validation images with the highest loss: the ones it gets most wrong, captioned
-  ``true → predicted``.
+  ``true -> predicted``.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def sample_grid(x: np.ndarray, y: np.ndarray, count: int = 32) -> Image.Image:
 
 def most_wrong_grid(x: np.ndarray, targets: np.ndarray, log_probs: np.ndarray,
                     count: int = 24) -> Image.Image:
-    """The ``count`` images with the highest loss, captioned ``true → predicted``."""
+    """The ``count`` images with the highest loss, captioned ``true -> predicted``."""
     losses = -log_probs[np.arange(len(targets)), targets]
     worst = np.argsort(-losses, kind="stable")[:count]
     predicted = log_probs.argmax(axis=1)
-    captions = [f"{targets[i]} → {predicted[i]}" for i in worst]
+    # ASCII: the built-in font has no arrow glyph.
+    captions = [f"{targets[i]} -> {predicted[i]}" for i in worst]
     return image_grid(x[worst], captions)
