@@ -74,9 +74,16 @@ def test_md5_mismatch_everywhere_lists_every_source_and_leaves_nothing(http_serv
 
 
 def test_size_mismatch_is_caught_before_md5(http_server, tmp_path):
-    url = http_server.serve("mnist.pkl.gz", PAYLOAD + b"extra")
-    with pytest.raises(FetchError, match=f"got {len(PAYLOAD) + 5} bytes, expected {len(PAYLOAD)}"):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD[:-5])
+    with pytest.raises(FetchError, match=f"got {len(PAYLOAD) - 5} bytes, expected {len(PAYLOAD)}"):
         fetch([url], tmp_path / "out")
+
+
+def test_a_download_longer_than_the_expected_size_is_cut_off(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD * 3)
+    with pytest.raises(FetchError, match=f"more than the expected {len(PAYLOAD)} bytes"):
+        fetch([url], tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_file_url_and_plain_path_mirrors(tmp_path):

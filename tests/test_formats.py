@@ -171,3 +171,49 @@ def test_tensor_files_are_what_the_safetensors_library_reads_and_writes(tiny_spl
               str(tmp_path / "reference.safetensors"))
     assert (tmp_path / "train.safetensors").read_bytes() == (
         tmp_path / "reference.safetensors").read_bytes()
+
+
+def gz_pickle(path, payload_opcodes: bytes):
+    """A hand-written protocol-2 pickle: what an attacker would craft, not what pickle emits."""
+    path.write_bytes(gzip.compress(b"\x80\x02" + payload_opcodes + b"."))
+    return path
+
+
+def global_op(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def test_direct_ndarray_call_is_refused(tmp_path):
+    # ndarray((1,), dtype('f4'), b'AAAA'): numpy's pickles never call the class itself; with an
+    # object dtype this would hand numpy a pointer chosen by the file.
+    ops = (global_op("numpy", "ndarray") + b"K\x01\x85" + global_op("numpy", "dtype")
+           + b"X\x02\x00\x00\x00f4\x85R" + b"C\x04AAAA\x87R")
+    with pytest.raises(UnsafePickleError, match="refusing to call numpy.ndarray"):
+        read_pickle(gz_pickle(tmp_path / "direct.pkl.gz", ops))
+
+
+def test_object_dtype_is_refused(tmp_path):
+    ops = global_op("numpy", "dtype") + b"X\x02\x00\x00\x00O8\x85R"
+    with pytest.raises(UnsafePickleError, match="only numbers are allowed"):
+        read_pickle(gz_pickle(tmp_path / "object.pkl.gz", ops))
+
+
+def test_codecs_encode_other_than_latin1_is_refused(tmp_path):
+    # Nested 'hex' encodings double the size each time: a few hundred bytes could ask for a TB.
+    ops = global_op("_codecs", "encode") + b"X\x02\x00\x00\x00ffX\x03\x00\x00\x00hex\x86R"
+    with pytest.raises(UnsafePickleError, match="latin1"):
+        read_pickle(gz_pickle(tmp_path / "hex.pkl.gz", ops))
+
+
+def test_reconstruct_with_a_huge_shape_is_refused(tmp_path):
+    ops = (global_op("numpy.core.multiarray", "_reconstruct") + global_op("numpy", "ndarray")
+           + b"J\x00\x00\x00\x40\x85C\x01b\x87R")
+    with pytest.raises(UnsafePickleError, match="_reconstruct"):
+        read_pickle(gz_pickle(tmp_path / "huge.pkl.gz", ops))
+
+
+def test_nan_pixels_are_rejected():
+    splits = good_splits()
+    splits["train"].x[0, 0] = np.nan
+    with pytest.raises(DatasetFormatError, match=r"in \[0, 1\]"):
+        validate(splits, "src")

@@ -57,7 +57,8 @@ def test_score_on_known_outputs():
 def test_per_class_accuracy_counts_each_label():
     predicted = torch.tensor([0, 0, 1, 2, 2])
     targets = torch.tensor([0, 1, 1, 2, 3])
-    assert per_class_accuracy(predicted, targets) == {"0": 1.0, "1": 0.5, "2": 1.0, "3": 0.0}
+    expected = {"0": 1.0, "1": 0.5, "2": 1.0, "3": 0.0} | {str(d): None for d in range(4, 10)}
+    assert per_class_accuracy(predicted, targets) == expected
 
 
 def test_auto_device_falls_back_to_cpu_and_explicit_missing_device_fails(monkeypatch):

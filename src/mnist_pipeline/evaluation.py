@@ -27,12 +27,13 @@ from mnist_pipeline.weights import load_weights
 DIGITS = 6  # metrics are rounded so files stay readable and diffs show real changes
 
 
-def per_class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    result = {}
+def per_class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, float | None]:
+    """Accuracy per true label; ``None`` for a label the split lacks, so the keys never vary."""
+    result: dict[str, float | None] = {}
     for label in range(CLASSES):
         mask = targets == label
-        if mask.any():
-            result[str(label)] = round(float((predicted[mask] == label).float().mean()), DIGITS)
+        accuracy = (predicted[mask] == label).float().mean() if mask.any() else None
+        result[str(label)] = None if accuracy is None else round(float(accuracy), DIGITS)
     return result
 
 

@@ -67,7 +67,8 @@ def fetch_dataset(
             try:
                 with atomic_path(dest) as tmp:
                     _fetch_with_retries(
-                        source, tmp, session, timeout_s, retries, retry_backoff_s, sleep
+                        source, tmp, session, timeout_s, retries, retry_backoff_s, sleep,
+                        expected.size,
                     )
                     verify(tmp, expected)
                 return source
@@ -95,10 +96,11 @@ def file_md5(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch_with_retries(source, tmp, session, timeout_s, retries, backoff_s, sleep) -> None:
+def _fetch_with_retries(source, tmp, session, timeout_s, retries, backoff_s, sleep,
+                        size_limit) -> None:
     for attempt in range(retries + 1):
         try:
-            _fetch_once(source, tmp, session, timeout_s)
+            _fetch_once(source, tmp, session, timeout_s, size_limit)
             return
         except SourceError as err:
             if not err.retryable or attempt == retries:
@@ -110,10 +112,11 @@ def _fetch_with_retries(source, tmp, session, timeout_s, retries, backoff_s, sle
             sleep(delay)
 
 
-def _fetch_once(source: str, tmp: Path, session: requests.Session, timeout_s: float) -> None:
+def _fetch_once(source: str, tmp: Path, session: requests.Session, timeout_s: float,
+                size_limit: int | None) -> None:
     scheme = urlparse(source).scheme
     if scheme in ("http", "https"):
-        _download(source, tmp, session, timeout_s)
+        _download(source, tmp, session, timeout_s, size_limit)
     elif scheme == "file":
         _copy(Path(unquote(urlparse(source).path)), tmp)
     elif len(scheme) <= 1:  # a plain path ("" on POSIX, a drive letter on Windows)
@@ -122,18 +125,23 @@ def _fetch_once(source: str, tmp: Path, session: requests.Session, timeout_s: fl
         raise SourceError(f"unsupported scheme {scheme!r}: use http(s)://, file:// or a path")
 
 
-def _download(url: str, tmp: Path, session: requests.Session, timeout_s: float) -> None:
+def _download(url: str, tmp: Path, session: requests.Session, timeout_s: float,
+              size_limit: int | None) -> None:
     try:
         with session.get(url, stream=True, timeout=timeout_s) as response:
             if response.status_code >= 500:
                 raise SourceError(f"HTTP {response.status_code}", retryable=True)
             if response.status_code >= 400:
                 raise SourceError(f"HTTP {response.status_code}")
-            total = int(response.headers.get("Content-Length", 0)) or None
+            length = response.headers.get("Content-Length", "")
+            total = int(length) if length.isdigit() else None
             with open(tmp, "wb") as out, _progress(url, total) as bar:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))
+                    if size_limit is not None and out.tell() > size_limit:
+                        # A server sending more than the file's size must not fill the disk.
+                        raise SourceError(f"more than the expected {size_limit} bytes")
     except (requests.ConnectionError, requests.Timeout) as err:
         raise SourceError(f"{type(err).__name__}: {err}", retryable=True) from err
     except requests.exceptions.ChunkedEncodingError as err:
@@ -145,10 +153,13 @@ def _download(url: str, tmp: Path, session: requests.Session, timeout_s: float) 
 def _copy(path: Path, tmp: Path) -> None:
     if not path.is_file():
         raise SourceError("no such file")
-    with open(path, "rb") as src, open(tmp, "wb") as out, _progress(str(path), None) as bar:
-        while chunk := src.read(CHUNK_BYTES):
-            out.write(chunk)
-            bar.update(len(chunk))
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as out, _progress(str(path), None) as bar:
+            while chunk := src.read(CHUNK_BYTES):
+                out.write(chunk)
+                bar.update(len(chunk))
+    except OSError as err:
+        raise SourceError(f"{type(err).__name__}: {err}") from err
 
 
 def _progress(label: str, total: int | None) -> tqdm:

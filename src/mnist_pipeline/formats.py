@@ -3,8 +3,9 @@
 Two sources give the same result:
 
 * ``mnist.pkl.gz``, the tutorial's file: a gzipped Python 2 pickle of three ``(x, y)`` pairs.
-  It is read with an unpickler that resolves only numpy's array-reconstruction globals, so a
-  hostile pickle raises :class:`UnsafePickleError` before anything it names can run.
+  It is read with :class:`~mnist_pipeline.safe_unpickle.NumpyOnlyUnpickler`, which rebuilds
+  numpy arrays of numbers and nothing else: a hostile pickle raises :class:`UnsafePickleError`
+  before anything it names can run.
 * the four MNIST idx files (``train-images-idx3-ubyte.gz`` ...): big-endian headers with magic
   2051 (images) and 2049 (labels). Pixels become ``pixel / 256`` and the last 10,000 training
   images become the validation split, which is exactly how ``mnist.pkl.gz`` was made.
@@ -13,13 +14,14 @@ Two sources give the same result:
 from __future__ import annotations
 
 import gzip
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.safe_unpickle import NumpyOnlyUnpickler
+from mnist_pipeline.safe_unpickle import UnsafePickleError as UnsafePickleError  # re-exported
 
 SPLITS = ("train", "valid", "test")
 PIXELS = 28 * 28
@@ -34,24 +36,6 @@ IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 VALID_SIZE = 10_000
 
-# The only globals a pickled numpy array needs. Files written by numpy < 2 name numpy.core,
-# numpy >= 2 names numpy._core; Python 3 pickles at protocol <= 2 encode bytes via
-# _codecs.encode; protocol 5 rebuilds arrays with _frombuffer.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
-    ("numpy.core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
-    ("numpy", "ndarray"): ("numpy", "ndarray"),
-    ("numpy", "dtype"): ("numpy", "dtype"),
-    ("_codecs", "encode"): ("codecs", "encode"),
-}
-
-
-class UnsafePickleError(PipelineError, pickle.UnpicklingError):
-    """The pickle names a global outside numpy's array reconstruction."""
-
-
 class DatasetFormatError(PipelineError, ValueError):
     """The source file parsed but does not hold MNIST-shaped data."""
 
@@ -60,27 +44,6 @@ class DatasetFormatError(PipelineError, ValueError):
 class Split:
     x: np.ndarray  # float32 (N, 784), values in [0, 1]
     y: np.ndarray  # int64 (N,), values 0..9
-
-
-class NumpyOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        target = _ALLOWED_GLOBALS.get((module, name))
-        if target is None:
-            raise UnsafePickleError(
-                f"refusing to load global {module}.{name}: only numpy arrays are allowed"
-            )
-        return _resolve(*target)
-
-
-def _resolve(where: str, name: str):
-    import codecs
-
-    try:
-        from numpy._core import multiarray, numeric
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray, numeric
-    return getattr({"multiarray": multiarray, "numeric": numeric, "numpy": np,
-                    "codecs": codecs}[where], name)
 
 
 def read_source(path: str | Path, valid_size: int = VALID_SIZE) -> dict[str, Split]:
@@ -140,6 +103,10 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         raise DatasetFormatError(f"{path}: magic number {found}, expected {magic}")
     ndim = data[3]
     dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(np.int64)
+    if magic == IDX_IMAGES_MAGIC and (ndim != 3 or tuple(dims[1:]) != (28, 28)):
+        raise DatasetFormatError(f"{path}: expected N x 28 x 28 images, got {tuple(dims)}")
+    if magic == IDX_LABELS_MAGIC and ndim != 1:
+        raise DatasetFormatError(f"{path}: expected a 1-D label list, got {tuple(dims)}")
     offset = 4 * (ndim + 1)
     if len(data) - offset != int(np.prod(dims)):
         raise DatasetFormatError(f"{path}: header says {tuple(dims)} but the data size differs")
@@ -161,7 +128,8 @@ def validate(splits: dict[str, Split], source: str) -> None:
             raise DatasetFormatError(
                 f"{where}: x must be float32 (N, {PIXELS}), got {x.dtype} {x.shape}"
             )
-        if x.size and (x.min() < 0 or x.max() > 1):
+        # Written so that NaN (which fails every comparison) is rejected too.
+        if x.size and not (x.min() >= 0 and x.max() <= 1):
             raise DatasetFormatError(
                 f"{where}: x values must lie in [0, 1], got [{x.min()}, {x.max()}]"
             )

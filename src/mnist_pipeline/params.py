@@ -6,6 +6,7 @@ starts, with the key's dotted name and the value given.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +107,8 @@ def _parse_data(raw: dict[str, Any]) -> DataParams:
 def _parse_train(raw: dict[str, Any]) -> TrainParams:
     _no_unknown_keys(raw, {"seed", "device", "bs", "epochs"}, "train.")
     seed = _require(raw, "seed", "train.")
-    if not _is_int(seed) or seed < 0:
-        _bad("train.seed", seed, "an integer >= 0")
+    if not _is_int(seed) or not 0 <= seed < 2**63:  # torch.manual_seed's range
+        _bad("train.seed", seed, "an integer in [0, 2**63)")
     device = _require(raw, "device", "train.")
     if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
         _bad("train.device", device, "one of auto, cpu, cuda, cuda:N, mps")
@@ -171,7 +172,9 @@ def _is_int(value: Any) -> bool:
 
 def _number(value: Any, key: str, minimum: float, strict: bool = False) -> float:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_number or value < minimum or (strict and value == minimum):
+    if not is_number or not math.isfinite(value) or value < minimum or (
+        strict and value == minimum
+    ):
         relation = ">" if strict else ">="
         _bad(key, value, f"a number {relation} {minimum:g}")
     return float(value)
