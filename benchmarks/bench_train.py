@@ -14,7 +14,7 @@ import json
 
 import torch
 
-from mnist_pipeline.batches import WrappedBatches, get_data
+from mnist_pipeline.batches import get_data
 from mnist_pipeline.models import VARIANTS, get_model
 from mnist_pipeline.registry import VARIANT_NAMES
 from mnist_pipeline.tensors import load_split
@@ -46,9 +46,8 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
     torch.manual_seed(seed)
     our_model, our_opt = get_model(name, lr, momentum, device)
 
-    train_dl, valid_dl = get_data(*data_dev, bs, torch.Generator().manual_seed(seed))
-    if spec.preprocess is not None:
-        train_dl, valid_dl = (WrappedBatches(dl, spec.preprocess) for dl in (train_dl, valid_dl))
+    train_dl, valid_dl = map(spec.loader,
+                             get_data(*data_dev, bs, torch.Generator().manual_seed(seed)))
     ref_train, ref_valid = ref.loaders(*data_cpu, bs, spec.preprocess,
                                        device if device.type != "cpu" else None,
                                        torch.Generator().manual_seed(seed))

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from mnist_pipeline.batches import TensorBatches, WrappedBatches
+from mnist_pipeline.batches import TensorBatches
 from mnist_pipeline.models import (
     VARIANTS,
     ManualSGD,
@@ -118,8 +118,8 @@ def test_scratch_and_logistic_end_with_the_same_weights(tiny_splits):
 
 
 def test_wrapped_batches_reshape_like_the_tutorials_preprocess():
-    batches = WrappedBatches(TensorBatches(torch.rand(10, 784), torch.arange(10), 4),
-                             VARIANTS["adaptive"].preprocess)
+    batches = VARIANTS["adaptive"].loader(TensorBatches(torch.rand(10, 784), torch.arange(10), 4))
+    assert VARIANTS["cnn"].loader(batches) is batches  # variants without a transform: as is
     shapes = [xb.shape for xb, _ in batches]
     assert len(batches) == 3
     assert shapes == [(4, 1, 28, 28), (4, 1, 28, 28), (2, 1, 28, 28)]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL.Image import Image
 
-from mnist_pipeline.batches import TensorBatches, WrappedBatches
+from mnist_pipeline.batches import TensorBatches
 from mnist_pipeline.devices import resolve_device
 from mnist_pipeline.formats import CLASSES
 from mnist_pipeline.models import variant
@@ -52,10 +52,7 @@ def evaluate_variant(name: str, params: Params, tensors_dir: str, weights_path: 
     metrics: dict[str, object] = {}
     for split in ("valid", "test"):
         x, y = load_split(tensors_dir, split, str(device))
-        batches = TensorBatches(x, y, params.train.bs * 2)
-        if spec.preprocess is not None:
-            batches = WrappedBatches(batches, spec.preprocess)
-        outputs, targets = predict(model, batches)
+        outputs, targets = predict(model, spec.loader(TensorBatches(x, y, params.train.bs * 2)))
         loss, accuracy = score(spec.loss_func, outputs, targets)
         metrics[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
         if split == "valid":

@@ -23,10 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn, optim
 
+from mnist_pipeline.batches import Batch, WrappedBatches
 from mnist_pipeline.registry import VARIANT_NAMES
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-
 
 # --- scratch: plain tensors and hand-written functions ---------------------------------------
 
@@ -183,6 +181,10 @@ class Variant:
     manual_update: bool = False  # the hand-written update instead of optim.SGD
     preprocess: Callable[[torch.Tensor, torch.Tensor], Batch] | None = None
     convolutional: bool = False
+
+    def loader(self, batches):
+        """``batches`` as this variant's model takes them (the tutorial's wrapped loader)."""
+        return batches if self.preprocess is None else WrappedBatches(batches, self.preprocess)
 
 
 VARIANTS: dict[str, Variant] = {

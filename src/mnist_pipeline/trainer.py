@@ -11,19 +11,18 @@ from dataclasses import dataclass
 
 import torch
 
-from mnist_pipeline.batches import WrappedBatches, get_data
+from mnist_pipeline.batches import get_data
 from mnist_pipeline.devices import describe, resolve_device
 from mnist_pipeline.models import get_model, variant
 from mnist_pipeline.params import Params
 from mnist_pipeline.tensors import load_split
-from mnist_pipeline.training import EpochRecord, fit
+from mnist_pipeline.training import fit
 
 
 @dataclass
 class TrainResult:
     model: object
-    history: list[EpochRecord]
-    metadata: dict[str, object]
+    metadata: dict[str, object]  # how it was made, per-epoch history included
 
 
 def train_variant(name: str, params: Params, tensors_dir: str) -> TrainResult:
@@ -35,11 +34,8 @@ def train_variant(name: str, params: Params, tensors_dir: str) -> TrainResult:
 
     train = load_split(tensors_dir, "train", str(device))
     valid = load_split(tensors_dir, "valid", str(device))
-    train_dl, valid_dl = get_data(train, valid, setup.bs, shuffle_generator)
     spec = variant(name)
-    if spec.preprocess is not None:
-        train_dl = WrappedBatches(train_dl, spec.preprocess)
-        valid_dl = WrappedBatches(valid_dl, spec.preprocess)
+    train_dl, valid_dl = map(spec.loader, get_data(train, valid, setup.bs, shuffle_generator))
 
     model, opt = get_model(name, hyper.lr, hyper.momentum, device)
     history = fit(setup.epochs, model, spec.loss_func, opt, train_dl, valid_dl)
@@ -55,4 +51,4 @@ def train_variant(name: str, params: Params, tensors_dir: str) -> TrainResult:
         "torch": torch.__version__,
         "history": [record.as_row() for record in history],
     }
-    return TrainResult(model, history, metadata)
+    return TrainResult(model, metadata)

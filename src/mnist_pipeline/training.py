@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
+from mnist_pipeline.batches import Batch
+
 log = logging.getLogger(__name__)
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 

@@ -1,8 +1,8 @@
 """Model weight files: ``models/<name>.safetensors`` with the run's provenance as metadata.
 
-The metadata (variant, device, seed, epochs, batch size, lr, momentum) travels with the weights,
-so the evaluate stage and anyone handed the file can tell how it was made. Files are written
-atomically and loaded without pickle.
+The metadata (variant, device, seed, epochs, batch size, lr, momentum, per-epoch history)
+travels with the weights, so the evaluate stage and anyone handed the file can tell how it was
+made. Files are written atomically and loaded without pickle.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.files import atomic_path
@@ -43,8 +43,6 @@ def load_weights(name: str, path: str | Path, device: torch.device | str = "cpu"
     metadata = read_metadata(path)
     if metadata.get("model") != name:
         raise PipelineError(f"{path}: holds model {metadata.get('model')!r}, not {name!r}")
-    from safetensors.torch import load_file
-
     model = build_model(name, device)
     model.load_state_dict(load_file(str(path), device=str(device)))
     return model, metadata
