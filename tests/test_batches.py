@@ -1,9 +1,10 @@
 """In-memory batches have DataLoader's semantics: same batches for the same order, tail kept."""
 
+import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from mnist_pipeline.batches import TensorBatches, get_data
+from mnist_pipeline.batches import TensorBatches, get_data, rank_slice
 
 
 def test_unshuffled_batches_keep_order_and_the_partial_tail():
@@ -55,3 +56,33 @@ def test_get_data_uses_double_batch_size_for_validation():
     train_dl, valid_dl = get_data(train, valid, 2)
     assert train_dl.shuffle and not valid_dl.shuffle
     assert [len(yb) for _, yb in valid_dl] == [4, 4, 1]
+
+
+def test_ranks_split_every_global_batch_without_dropping_or_repeating():
+    x = torch.arange(23).float().unsqueeze(1)
+    y = torch.arange(23)
+
+    def epoch(rank, world):
+        batches = TensorBatches(x, y, 8, shuffle=True, generator=torch.Generator().manual_seed(1),
+                                rank=rank, world=world)
+        return [(yb.tolist(), batches.share) for _, yb in batches]
+
+    whole = [rows for rows, _ in epoch(0, 1)]
+    parts = [epoch(rank, 3) for rank in range(3)]
+    # rank_slice gives 8 rows as 3/3/2 and the last 7 as 3/2/2: 8 / 3 is uneven on purpose.
+    for step, rows in enumerate(whole):
+        assert sum((parts[r][step][0] for r in range(3)), []) == rows
+        shares = [parts[r][step][1] for r in range(3)]
+        assert sum(shares) == pytest.approx(1)
+        assert shares == [len(parts[r][step][0]) / len(rows) for r in range(3)]
+
+
+def test_a_rank_may_get_no_rows_of_a_tiny_last_batch():
+    y = torch.arange(5)
+    batches = TensorBatches(y.unsqueeze(1), y, 4, rank=1, world=2)
+    assert [(yb.tolist(), batches.share) for _, yb in batches] == [([2, 3], 0.5), ([], 0.0)]
+
+
+def test_rank_slice_is_as_even_as_possible():
+    assert [rank_slice(7, r, 3) for r in range(3)] == [(0, 3), (3, 5), (5, 7)]
+    assert [rank_slice(64, r, 2) for r in range(2)] == [(0, 32), (32, 64)]

@@ -5,6 +5,7 @@ import copy
 import pytest
 import yaml
 
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import ParamsError, load_params, parse_params
 from mnist_pipeline.registry import VARIANT_NAMES
 
@@ -55,6 +56,9 @@ def test_project_params_parse_to_the_tutorial_defaults():
         ("data.md5", "not-a-checksum"),
         ("data.size", 0),
         ("data.retries", -1),
+        ("train.nproc", 0),
+        ("train.nnodes", 1.5),
+        ("train.master", "node0"),
     ],
 )
 def test_bad_value_names_key_and_value(key, value):
@@ -74,7 +78,7 @@ def test_unknown_model_entry_lists_valid_models():
 
 def test_unknown_model_name_lists_valid_models():
     params = parse_params(RAW)
-    with pytest.raises(ParamsError, match="'mlp'.*scratch, logistic, cnn, sequential, adaptive"):
+    with pytest.raises(PipelineError, match="'mlp'.*scratch, logistic, cnn, sequential, adaptive"):
         params.model("mlp")
 
 
@@ -95,3 +99,34 @@ def test_missing_model_entry_is_reported():
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
 def test_valid_devices_accepted(device):
     assert parse_params(with_change("train.device", device)).train.device == device
+
+
+@pytest.mark.parametrize(
+    ("section", "wrong", "right"),
+    [("models.cnn", "learning_rate", "lr"), ("models.cnn", "momentun", "momentum"),
+     ("train", "batch_size", "bs"), ("train", "epoch", "epochs"), ("data", "urls", "url")],
+)
+def test_a_misspelt_key_gets_a_did_you_mean(section, wrong, right):
+    raw = copy.deepcopy(RAW)
+    node = raw
+    for key in section.split("."):
+        node = node[key]
+    node[wrong] = node.pop(right)
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    assert str(err.value).startswith(f"{section}.{wrong}: unknown key; did you mean {right!r}?")
+
+
+def test_batch_size_must_split_evenly_across_ranks():
+    with pytest.raises(ParamsError, match=r"train\.bs: got 64, expected a multiple of "
+                                          r"train\.nproc \(3\)"):
+        parse_params(with_change("train.nproc", 3))
+    assert parse_params(with_change("train.nproc", 4)).train.nproc == 4
+
+
+def test_ranks_default_to_one_process_when_absent():
+    raw = copy.deepcopy(RAW)
+    for key in ("nproc", "nnodes", "master"):
+        del raw["train"][key]
+    train = parse_params(raw).train
+    assert (train.nproc, train.nnodes, train.master) == (1, 1, "localhost:29500")

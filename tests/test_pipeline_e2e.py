@@ -56,7 +56,7 @@ def test_every_model_has_sane_metrics(project):
             assert math.isfinite(m[split]["loss"]) and m[split]["loss"] > 0
             assert 0 <= m[split]["accuracy"] <= 1
         assert set(m["test"]["per_class_accuracy"]) == {str(d) for d in range(10)}
-        assert m["train"] == {"device": "cpu", "epochs": 1}
+        assert m["train"] == {"device": "cpu", "epochs": 1, "nproc": 1}
         history = (project / "plots" / name / "train.csv").read_text().splitlines()
         assert history[0] == "epoch,train_loss,valid_loss,valid_accuracy"
         assert len(history) == 2

@@ -2,12 +2,13 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from mnist_pipeline.batches import TensorBatches
 from mnist_pipeline.devices import DeviceError, resolve_device
-from mnist_pipeline.evaluation import per_class_accuracy
+from mnist_pipeline.evaluation import most_wrong, per_class_accuracy
 from mnist_pipeline.models import VARIANTS, get_model
 from mnist_pipeline.training import fit, loss_batch, predict, score
 from mnist_pipeline.weights import load_weights, read_metadata, save_weights
@@ -59,6 +60,14 @@ def test_per_class_accuracy_counts_each_label():
     targets = torch.tensor([0, 1, 1, 2, 3])
     expected = {"0": 1.0, "1": 0.5, "2": 1.0, "3": 0.0} | {str(d): None for d in range(4, 10)}
     assert per_class_accuracy(predicted, targets) == expected
+
+
+def test_most_wrong_picks_the_highest_loss_samples_worst_first():
+    targets = np.array([0, 1, 2, 3])
+    log_probs = np.log(np.full((4, 10), 0.05))
+    log_probs[0, 0], log_probs[1, 5], log_probs[2, 2], log_probs[3, 7] = -0.01, -0.1, -0.2, -0.3
+    log_probs[1, 1], log_probs[3, 3] = np.log(0.01), np.log(0.001)
+    assert most_wrong(log_probs, targets, count=2).tolist() == [3, 1]
 
 
 def test_auto_device_falls_back_to_cpu_and_explicit_missing_device_fails(monkeypatch):

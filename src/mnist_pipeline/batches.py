@@ -1,9 +1,16 @@
-"""Mini-batches sliced from tensors already in memory.
+"""Mini-batches sliced from tensors already in memory, split across ranks when there are several.
 
 ``DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True)`` indexes and collates one sample
 at a time. ``TensorBatches`` gives the same batches (a fresh random permutation per epoch when
 shuffling, the last partial batch kept) by indexing whole batches at once, on whatever device the
 tensors live, so an epoch costs the model's work and little else.
+
+With several ranks (``train.nproc > 1``), every rank draws the same permutation and takes its
+own slice of each global batch: ``bs / world`` rows of a full batch, and an as-even-as-possible
+part of the last partial one. No sample is dropped or repeated (unlike ``DistributedSampler``,
+which pads), and ``share`` tells the gradient averaging what fraction of the global batch this
+rank held, so that the update stays the one-process update. With one rank the slice is the whole
+batch and nothing else changes.
 """
 
 from __future__ import annotations
@@ -15,6 +22,14 @@ import torch
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+def rank_slice(rows: int, rank: int, world: int) -> tuple[int, int]:
+    """``(start, stop)`` of ``rank``'s part of ``rows`` rows: the first ``rows % world`` get one
+    more, so parts differ by at most one row."""
+    base, extra = divmod(rows, world)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
 class TensorBatches:
     def __init__(
         self,
@@ -23,14 +38,20 @@ class TensorBatches:
         bs: int,
         shuffle: bool = False,
         generator: torch.Generator | None = None,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         if len(x) != len(y):
             raise ValueError(f"{len(x)} inputs but {len(y)} targets")
         if bs < 1:
             raise ValueError(f"batch size must be >= 1, got {bs}")
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in a world of {world}")
         self.x, self.y, self.bs = x, y, bs
         self.shuffle = shuffle
         self.generator = generator
+        self.rank, self.world = rank, world
+        self.share = 1.0  # this rank's rows / the global batch's rows, for the batch last given
 
     def __len__(self) -> int:
         return (len(self.x) + self.bs - 1) // self.bs
@@ -41,14 +62,17 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[Batch]:
         n, bs = len(self.x), self.bs
-        if not self.shuffle:
-            for start in range(0, n, bs):
-                yield self.x[start : start + bs], self.y[start : start + bs]
-            return
-        order = self.order().to(self.x.device)
+        order = self.order().to(self.x.device) if self.shuffle else None
         for start in range(0, n, bs):
-            index = order[start : start + bs]
-            yield self.x.index_select(0, index), self.y.index_select(0, index)
+            rows = min(bs, n - start)
+            first, stop = rank_slice(rows, self.rank, self.world)
+            self.share = (stop - first) / rows
+            first, stop = start + first, start + stop
+            if order is None:
+                yield self.x[first:stop], self.y[first:stop]
+            else:
+                index = order[first:stop]
+                yield self.x.index_select(0, index), self.y.index_select(0, index)
 
 
 class WrappedBatches:
@@ -61,14 +85,22 @@ class WrappedBatches:
     def __len__(self) -> int:
         return len(self.batches)
 
+    @property
+    def share(self) -> float:
+        return self.batches.share
+
     def __iter__(self) -> Iterator[Batch]:
         for batch in self.batches:
             yield self.func(*batch)
 
 
-def get_data(train: Batch, valid: Batch, bs: int, generator: torch.Generator | None = None):
-    """The tutorial's ``get_data``: shuffled training batches, validation batches twice as big."""
+def get_data(train: Batch, valid: Batch, bs: int, generator: torch.Generator | None = None,
+             rank: int = 0, world: int = 1):
+    """The tutorial's ``get_data``: shuffled training batches, validation batches twice as big.
+
+    ``bs`` is the global batch: with several ranks each takes its slice of every batch.
+    """
     return (
-        TensorBatches(*train, bs, shuffle=True, generator=generator),
-        TensorBatches(*valid, bs * 2),
+        TensorBatches(*train, bs, shuffle=True, generator=generator, rank=rank, world=world),
+        TensorBatches(*valid, bs * 2, rank=rank, world=world),
     )

@@ -1,19 +1,82 @@
-"""What every stage script shares: logging to stderr and clean exits for user errors."""
+"""What every stage script shares: logging to stderr, clean exits for user errors and signals.
+
+* A :class:`PipelineError` (bad params, bad data, a full disk, ...) becomes one line on stderr
+  and exit status 1, without a traceback; any other exception is a bug and keeps its traceback.
+* SIGINT (Ctrl-C) and SIGTERM (``kill``, a cancelled CI job, a scheduler) both raise
+  :class:`Stopped` in the main thread once :func:`stop_on_signals` is called, so a stage unwinds
+  (its atomic writes leave nothing half-written) and exits with the shell's status for that
+  signal, 128 + its number.
+* :func:`stop_with_parent` also stops a stage whose parent died: ``kill <pid of dvc>`` ends dvc
+  alone (it passes no signal on), and the stage would otherwise train on as an orphan and write
+  its output after ``dvc.lock`` was settled.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from mnist_pipeline.errors import PipelineError
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+PARENT_CHECK_S = 0.5
+
+
+class Stopped(KeyboardInterrupt):
+    """The stage received a stop signal (``signum``)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame) -> None:
+    raise Stopped(signum)
+
+
+def stop_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into :class:`Stopped` from here on."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _raise_stopped)
+
+
+def stop_with_parent() -> None:
+    """Send this process SIGTERM if its parent process dies (checked every 0.5 s)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(PARENT_CHECK_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def signal_of(stop: BaseException) -> int:
+    """The signal behind a stop (a plain KeyboardInterrupt is SIGINT)."""
+    while stop is not None:
+        if isinstance(stop, Stopped):
+            return stop.signum
+        stop = stop.__cause__ or stop.__context__
+    return signal.SIGINT
+
 
 def run_stage(main: Callable[[], None], name: str) -> None:
-    """Run a stage's ``main``; a :class:`PipelineError` becomes one line on stderr and exit 1."""
-    logging.basicConfig(level=logging.INFO, format=f"{name}: %(message)s", stream=sys.stderr)
+    """Run a stage's ``main``: errors and stop signals end it with one line and a status."""
+    rank = int(os.environ.get("RANK", "0"))
+    prefix = name if rank == 0 else f"{name}[rank {rank}]"
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"{prefix}: %(message)s", stream=sys.stderr)
     try:
         main()
     except PipelineError as err:
-        print(f"{name}: error: {err}", file=sys.stderr)
+        print(f"{prefix}: error: {err}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as stop:
+        signum = signal_of(stop)
+        print(f"{prefix}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        sys.exit(128 + signum)

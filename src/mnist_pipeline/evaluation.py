@@ -1,30 +1,26 @@
-"""Score a trained variant on the validation and test splits.
+"""Score a trained model on the validation and test splits, in the process that trained it.
 
-Produces the metrics file's content (loss and accuracy per split, per-class accuracy on test,
-how the model was trained), the training's per-epoch history (read from the weight file), the
-test split's ``(actual, predicted)`` pairs for DVC's confusion-matrix plot, and a picture of the
-validation images the model gets most wrong.
+The train stage evaluates its model right after training (no second process, no second torch
+import or CUDA start-up) and stores the result in the weight file's metadata; the evaluate stage
+turns that record into the metrics and plot files without importing torch (see ``results``).
+The record holds the loss and accuracy per split, the per-class accuracy on test, the test
+split's ``(actual, predicted)`` labels for the confusion matrix, and which validation images the
+model gets most wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL.Image import Image
 
-from mnist_pipeline.batches import TensorBatches
-from mnist_pipeline.devices import resolve_device
+from mnist_pipeline.batches import Batch, TensorBatches
 from mnist_pipeline.formats import CLASSES
-from mnist_pipeline.models import variant
-from mnist_pipeline.params import Params
-from mnist_pipeline.pictures import most_wrong_grid
-from mnist_pipeline.tensors import load_split
+from mnist_pipeline.models import Variant
 from mnist_pipeline.training import predict, score
-from mnist_pipeline.weights import load_weights
 
 DIGITS = 6  # metrics are rounded so files stay readable and diffs show real changes
+MOST_WRONG = 24  # validation images shown in the most-wrong grid
 
 
 def per_class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, float | None]:
@@ -37,31 +33,36 @@ def per_class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[s
     return result
 
 
-@dataclass
-class Evaluation:
-    metrics: dict[str, object]
-    history: list[dict[str, float]]  # one row per training epoch
-    confusion_rows: list[list[int]]  # (actual, predicted) per test image
-    most_wrong: Image  # the validation images with the highest loss
+def most_wrong(log_probs: np.ndarray, targets: np.ndarray, count: int = MOST_WRONG) -> np.ndarray:
+    """Indices of the ``count`` samples with the highest loss, worst first (ties: lower index)."""
+    losses = -log_probs[np.arange(len(targets)), targets]
+    return np.argsort(-losses, kind="stable")[:count]
 
 
-def evaluate_variant(name: str, params: Params, tensors_dir: str, weights_path: str) -> Evaluation:
-    device = resolve_device(params.train.device)
-    model, metadata = load_weights(name, weights_path, device)
-    spec = variant(name)
-    metrics: dict[str, object] = {}
-    for split in ("valid", "test"):
-        x, y = load_split(tensors_dir, split, str(device))
-        outputs, targets = predict(model, spec.loader(TensorBatches(x, y, params.train.bs * 2)))
+def labels_text(labels: torch.Tensor) -> str:
+    """Labels 0-9 as one digit each: 10,000 test labels take 10 kB of metadata, not 50."""
+    return "".join(map(str, labels.cpu().tolist()))
+
+
+def evaluate(model, spec: Variant, valid: Batch, test: Batch, bs: int) -> dict[str, object]:
+    """The evaluation record of ``model`` (batches of ``bs``)."""
+    record: dict[str, object] = {}
+    for split, (x, y) in (("valid", valid), ("test", test)):
+        outputs, targets = predict(model, spec.loader(TensorBatches(x, y, bs)))
         loss, accuracy = score(spec.loss_func, outputs, targets)
-        metrics[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
+        record[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
+        predicted = outputs.argmax(dim=1)
         if split == "valid":
             # log_softmax also turns scratch's log-probabilities into themselves.
             log_probs = F.log_softmax(outputs, dim=1).cpu().numpy()
-            most_wrong = most_wrong_grid(x.cpu().numpy(), targets.cpu().numpy(), log_probs)
+            worst = most_wrong(log_probs, targets.cpu().numpy())
+            record["most_wrong"] = {
+                "index": worst.tolist(),
+                "actual": targets.cpu().numpy()[worst].tolist(),
+                "predicted": predicted.cpu().numpy()[worst].tolist(),
+            }
         else:
-            predicted = outputs.argmax(dim=1)
-            metrics[split]["per_class_accuracy"] = per_class_accuracy(predicted, targets)
-            confusion_rows = torch.stack([targets, predicted], dim=1).cpu().tolist()
-    metrics["train"] = {"device": metadata.get("device"), "epochs": metadata.get("epochs")}
-    return Evaluation(metrics, metadata.get("history", []), confusion_rows, most_wrong)
+            record[split]["per_class_accuracy"] = per_class_accuracy(predicted, targets)
+            record["confusion"] = {"actual": labels_text(targets),
+                                   "predicted": labels_text(predicted)}
+    return record

@@ -83,13 +83,19 @@ class ManualSGD:
     ``add_(grad, alpha=-lr)`` computes exactly ``w - grad * lr`` (negation is exact in floating
     point) in one pass instead of two; dropping the gradients instead of zeroing them is what
     ``optim``'s ``zero_grad`` does too. Both matter when a step is a few microseconds of math.
+    With several ranks, ``average`` first turns each rank's gradients into the whole batch's
+    (the job DDP does for ``nn.Module``s, done by hand as the rest of this model is).
     """
 
-    def __init__(self, params: list[torch.Tensor], lr: float) -> None:
+    def __init__(self, params: list[torch.Tensor], lr: float,
+                 average: Callable[[list[torch.Tensor]], None] | None = None) -> None:
         self.params = params
         self.lr = lr
+        self.average = average
 
     def step(self) -> None:
+        if self.average is not None:
+            self.average([p.grad for p in self.params])
         with torch.no_grad():
             for p in self.params:
                 p.add_(p.grad, alpha=-self.lr)
@@ -97,6 +103,12 @@ class ManualSGD:
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+
+    def state_dict(self) -> dict[str, object]:
+        return {}  # plain SGD keeps no state between steps
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        pass
 
 
 # --- torch.nn refactors ----------------------------------------------------------------------

@@ -1,13 +1,21 @@
 """Typed, validated view of ``params.yaml``.
 
 Stages call :func:`load_params` first thing, so a typo or a bad value fails before any work
-starts, with the key's dotted name and the value given.
+starts, with the key's dotted name, the value given and what is expected, e.g.
+``train.bs: got 0, expected an integer >= 1`` or
+``models.cnn.learning_rate: unknown key; did you mean 'lr'? (expected lr, momentum)``.
+
+Each key is one :class:`Rule` (default, check, what is expected) in ``RULES``. pydantic would
+say the same in about as many lines, but importing it costs ~0.25 s in every stage that reads
+params, more than the rest of a stage's start-up besides torch.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +24,12 @@ import yaml
 
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.registry import check_variant_name as check_variant_name  # re-exported
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+ENDPOINT_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
+REQUIRED = object()
 
 
 class ParamsError(PipelineError, ValueError):
@@ -42,6 +53,9 @@ class TrainParams:
     device: str
     bs: int
     epochs: int
+    nproc: int = 1  # ranks per node; > 1 runs the train stage under torchrun
+    nnodes: int = 1  # nodes; > 1 needs the others started by hand (see README)
+    master: str = "localhost:29500"  # node 0's host:port when nnodes > 1
 
 
 @dataclass(frozen=True)
@@ -61,9 +75,64 @@ class Params:
         return self.models[name]
 
 
-def check_variant_name(name: str) -> None:
-    if name not in VARIANT_NAMES:
-        raise ParamsError(f"unknown model {name!r}; valid models: {', '.join(VARIANT_NAMES)}")
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    check: Callable[[Any], bool]
+    expected: str
+    default: Any = REQUIRED
+
+
+def integer(minimum: int, maximum: int | None = None, default: Any = REQUIRED) -> Rule:
+    if maximum is None:
+        return Rule(lambda v: _is_int(v) and v >= minimum, f"an integer >= {minimum}", default)
+    return Rule(lambda v: _is_int(v) and minimum <= v < maximum,
+                f"an integer in [{minimum}, {maximum})", default)
+
+
+def number(minimum: float, strict: bool = False, default: Any = REQUIRED) -> Rule:
+    relation = ">" if strict else ">="
+    return Rule(lambda v: _is_number(v) and (v > minimum if strict else v >= minimum),
+                f"a number {relation} {minimum:g}", default)
+
+
+MODEL_RULES = {
+    "lr": number(0, strict=True),
+    "momentum": Rule(lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+}
+RULES: dict[str, dict[str, Rule]] = {
+    "data": {
+        "url": Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+        "mirrors": Rule(lambda v: v is None or (isinstance(v, list)
+                                                and all(isinstance(m, str) and m for m in v)),
+                        "a list of URLs or paths", []),
+        "md5": Rule(lambda v: v is None or (isinstance(v, str) and bool(MD5_PATTERN.match(v))),
+                    "32 lowercase hex digits, or null to skip the check", None),
+        "size": Rule(lambda v: v is None or (_is_int(v) and v > 0),
+                     "a positive number of bytes, or null", None),
+        "timeout_s": number(0, strict=True, default=30),
+        "retries": integer(0, default=3),
+        "retry_backoff_s": number(0, default=1.0),
+    },
+    "train": {
+        "seed": integer(0, 2**63),  # torch.manual_seed's range
+        "device": Rule(lambda v: isinstance(v, str) and bool(DEVICE_PATTERN.match(v)),
+                       "one of auto, cpu, cuda, cuda:N, mps"),
+        "bs": integer(1),
+        "epochs": integer(1),
+        "nproc": integer(1, default=1),
+        "nnodes": integer(1, default=1),
+        "master": Rule(lambda v: isinstance(v, str) and bool(ENDPOINT_PATTERN.match(v)),
+                       "host:port of node 0", "localhost:29500"),
+    },
+}
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -73,75 +142,44 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def parse_params(raw: dict[str, Any]) -> Params:
-    _no_unknown_keys(raw, {"data", "train", "models"}, "")
-    return Params(
-        data=_parse_data(_mapping(raw.get("data"), "data")),
-        train=_parse_train(_mapping(raw.get("train"), "train")),
-        models=_parse_models(_mapping(raw.get("models"), "models")),
-    )
-
-
-def _parse_data(raw: dict[str, Any]) -> DataParams:
-    keys = {"url", "mirrors", "md5", "size", "timeout_s", "retries", "retry_backoff_s"}
-    _no_unknown_keys(raw, keys, "data.")
-    url = _require(raw, "url", "data.")
-    if not isinstance(url, str) or not url:
-        _bad("data.url", url, "a non-empty string")
-    mirrors = raw.get("mirrors") or []
-    if not isinstance(mirrors, list) or not all(isinstance(m, str) and m for m in mirrors):
-        _bad("data.mirrors", mirrors, "a list of URLs or paths")
-    md5 = raw.get("md5")
-    if md5 is not None and not (isinstance(md5, str) and MD5_PATTERN.match(md5)):
-        _bad("data.md5", md5, "32 lowercase hex digits, or null to skip the check")
-    size = raw.get("size")
-    if size is not None and not (_is_int(size) and size > 0):
-        _bad("data.size", size, "a positive number of bytes, or null")
-    timeout_s = _number(raw.get("timeout_s", 30), "data.timeout_s", minimum=0, strict=True)
-    retries = raw.get("retries", 3)
-    if not (_is_int(retries) and retries >= 0):
-        _bad("data.retries", retries, "an integer >= 0")
-    backoff = _number(raw.get("retry_backoff_s", 1.0), "data.retry_backoff_s", minimum=0)
-    return DataParams(url, tuple(mirrors), md5, size, timeout_s, retries, backoff)
-
-
-def _parse_train(raw: dict[str, Any]) -> TrainParams:
-    _no_unknown_keys(raw, {"seed", "device", "bs", "epochs"}, "train.")
-    seed = _require(raw, "seed", "train.")
-    if not _is_int(seed) or not 0 <= seed < 2**63:  # torch.manual_seed's range
-        _bad("train.seed", seed, "an integer in [0, 2**63)")
-    device = _require(raw, "device", "train.")
-    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
-        _bad("train.device", device, "one of auto, cpu, cuda, cuda:N, mps")
-    bs = _require(raw, "bs", "train.")
-    if not _is_int(bs) or bs < 1:
-        _bad("train.bs", bs, "an integer >= 1")
-    epochs = _require(raw, "epochs", "train.")
-    if not _is_int(epochs) or epochs < 1:
-        _bad("train.epochs", epochs, "an integer >= 1")
-    return TrainParams(seed, device, bs, epochs)
+    _no_unknown_keys(raw, ("data", "train", "models"), "")
+    data = _section(_mapping(raw.get("data"), "data"), RULES["data"], "data.")
+    data["mirrors"] = tuple(data["mirrors"] or ())
+    train = TrainParams(**_section(_mapping(raw.get("train"), "train"), RULES["train"], "train."))
+    if train.bs % train.nproc:
+        raise ParamsError(f"train.bs: got {train.bs}, expected a multiple of train.nproc "
+                          f"({train.nproc}): each rank takes bs / nproc rows of every batch")
+    return Params(DataParams(**data), train, _parse_models(_mapping(raw.get("models"), "models")))
 
 
 def _parse_models(raw: dict[str, Any]) -> dict[str, ModelParams]:
     for name in raw:
         if name not in VARIANT_NAMES:
-            raise ParamsError(
-                f"models.{name}: unknown model; valid models: {', '.join(VARIANT_NAMES)}"
-            )
+            raise ParamsError(f"models.{name}: unknown model; valid models: "
+                              f"{', '.join(VARIANT_NAMES)}{_did_you_mean(name, VARIANT_NAMES)}")
     models = {}
     for name in VARIANT_NAMES:
-        entry = _mapping(raw.get(name), f"models.{name}")
-        _no_unknown_keys(entry, {"lr", "momentum"}, f"models.{name}.")
-        lr = _number(_require(entry, "lr", f"models.{name}."), f"models.{name}.lr", 0, True)
-        momentum = _number(
-            _require(entry, "momentum", f"models.{name}."), f"models.{name}.momentum", 0
-        )
-        if momentum >= 1:
-            _bad(f"models.{name}.momentum", momentum, "a number in [0, 1)")
-        if name == "scratch" and momentum != 0:
+        values = _section(_mapping(raw.get(name), f"models.{name}"), MODEL_RULES,
+                          f"models.{name}.")
+        if name == "scratch" and values["momentum"] != 0:
             # The tutorial's hand-written update is plain SGD; there is no momentum to apply.
-            _bad("models.scratch.momentum", momentum, "0 (the manual update has no momentum)")
-        models[name] = ModelParams(float(lr), float(momentum))
+            _bad("models.scratch.momentum", values["momentum"],
+                 "0 (the manual update has no momentum)")
+        models[name] = ModelParams(float(values["lr"]), float(values["momentum"]))
     return models
+
+
+def _section(raw: dict[str, Any], rules: dict[str, Rule], prefix: str) -> dict[str, Any]:
+    _no_unknown_keys(raw, tuple(rules), prefix)
+    values = {}
+    for key, rule in rules.items():
+        if key not in raw and rule.default is REQUIRED:
+            raise ParamsError(f"{prefix}{key}: missing")
+        value = raw.get(key, rule.default)
+        if not rule.check(value):
+            _bad(prefix + key, value, rule.expected)
+        values[key] = value
+    return values
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -152,32 +190,24 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _require(raw: dict[str, Any], key: str, prefix: str) -> Any:
-    if key not in raw:
-        raise ParamsError(f"{prefix}{key}: missing")
-    return raw[key]
-
-
-def _no_unknown_keys(raw: dict[str, Any], allowed: set[str], prefix: str) -> None:
-    unknown = sorted(set(raw) - allowed)
+def _no_unknown_keys(raw: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    unknown = sorted(set(raw) - set(allowed), key=str)
     if unknown:
-        raise ParamsError(
-            f"{prefix}{unknown[0]}: unknown key; expected one of {', '.join(sorted(allowed))}"
-        )
+        key = unknown[0]
+        raise ParamsError(f"{prefix}{key}: unknown key{_did_you_mean(key, allowed)} "
+                          f"(expected {', '.join(allowed)})")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _did_you_mean(key: Any, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+    if not close:  # abbreviations and long forms: "learning_rate" for "lr", "batch" for "bs"
+        close = [name for name in allowed if _initials(str(key)).startswith(name)
+                 or _initials(name).startswith(str(key))]
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _number(value: Any, key: str, minimum: float, strict: bool = False) -> float:
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value < minimum or (
-        strict and value == minimum
-    ):
-        relation = ">" if strict else ">="
-        _bad(key, value, f"a number {relation} {minimum:g}")
-    return float(value)
+def _initials(key: str) -> str:
+    return "".join(word[0] for word in re.split(r"[_\-\s]+", key) if word)
 
 
 def _bad(key: str, value: Any, expected: str) -> None:

@@ -49,12 +49,8 @@ def sample_grid(x: np.ndarray, y: np.ndarray, count: int = 32) -> Image.Image:
     return image_grid(x[:count], [f"label {int(label)}" for label in y[:count]])
 
 
-def most_wrong_grid(x: np.ndarray, targets: np.ndarray, log_probs: np.ndarray,
-                    count: int = 24) -> Image.Image:
-    """The ``count`` images with the highest loss, captioned ``true -> predicted``."""
-    losses = -log_probs[np.arange(len(targets)), targets]
-    worst = np.argsort(-losses, kind="stable")[:count]
-    predicted = log_probs.argmax(axis=1)
+def most_wrong_grid(images: np.ndarray, actual: list[int], predicted: list[int]) -> Image.Image:
+    """The images a model gets most wrong, captioned ``true -> predicted``."""
     # ASCII: the built-in font has no arrow glyph.
-    captions = [f"{targets[i]} -> {predicted[i]}" for i in worst]
-    return image_grid(x[worst], captions)
+    captions = [f"{a} -> {p}" for a, p in zip(actual, predicted, strict=True)]
+    return image_grid(images, captions)

@@ -4,7 +4,8 @@
 safetensors stores raw little-endian buffers behind a JSON header: loading maps the file
 (zero-copy, no pickle, so no code runs on load). The writer here streams each array straight from
 its own memory into the file; ``safetensors.numpy.save_file`` first copies every array into a
-bytes object, an extra pass over 210 MB and twice the memory for the largest array.
+bytes object, an extra pass over 210 MB and twice the memory for the largest array. The header
+reader and ``map_array`` need only numpy, for the stages that do not import torch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.errors import MissingInputError
+from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.files import atomic_path
 from mnist_pipeline.formats import SPLITS, Split
 
@@ -24,6 +25,11 @@ def split_path(folder: str | Path, split: str) -> Path:
 
 
 SAFETENSORS_DTYPES = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}
+MAX_HEADER_BYTES = 100_000_000  # the format's own limit
+
+
+class TensorFileError(PipelineError, ValueError):
+    """A file that should be in the safetensors format is not."""
 
 
 def save_splits(splits: dict[str, Split], folder: str | Path) -> None:
@@ -63,3 +69,35 @@ def load_split(folder: str | Path, split: str, device: str = "cpu"):
         raise MissingInputError(f"{path}: missing; run the convert stage first")
     tensors = load_file(str(path), device=device)
     return tensors["x"], tensors["y"]
+
+
+def read_header(path: str | Path) -> tuple[dict, int]:
+    """A safetensors file's JSON header and the offset where its data starts (no torch)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: missing")
+    with open(path, "rb") as f:
+        prefix = f.read(8)
+        size = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 2 <= size <= MAX_HEADER_BYTES:
+            raise TensorFileError(f"{path}: not a safetensors file (bad header length)")
+        raw = f.read(size)
+    try:
+        header = json.loads(raw)
+    except ValueError as err:
+        raise TensorFileError(f"{path}: not a safetensors file ({err})") from None
+    if not isinstance(header, dict) or len(raw) != size:
+        raise TensorFileError(f"{path}: not a safetensors file (truncated header)")
+    return header, 8 + size
+
+
+def map_array(path: str | Path, key: str) -> np.ndarray:
+    """Tensor ``key`` of a file written by :func:`write_safetensors`, memory-mapped (no torch)."""
+    header, data_start = read_header(path)
+    entry = header.get(key)
+    dtypes = {code: dtype for dtype, code in SAFETENSORS_DTYPES.items()}
+    if not isinstance(entry, dict) or entry.get("dtype") not in dtypes:
+        raise TensorFileError(f"{path}: no float32/int64 tensor {key!r}")
+    start, _ = entry["data_offsets"]
+    return np.memmap(path, dtype=dtypes[entry["dtype"]].newbyteorder("<"), mode="r",
+                     offset=data_start + start, shape=tuple(entry["shape"]))

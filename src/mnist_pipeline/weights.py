@@ -1,38 +1,27 @@
-"""Model weight files: ``models/<name>.safetensors`` with the run's provenance as metadata.
+"""Model weight files: ``models/<name>.safetensors`` with the run's record as metadata.
 
-The metadata (variant, device, seed, epochs, batch size, lr, momentum, per-epoch history)
+The record (see ``provenance``: variant, device, seed, params, per-epoch history, evaluation)
 travels with the weights, so the evaluate stage and anyone handed the file can tell how it was
-made. Files are written atomically and loaded without pickle.
+made and how it scored. Files are written atomically and loaded without pickle.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.files import atomic_path
 from mnist_pipeline.models import build_model
-
-# safetensors keeps metadata in a hash map whose order changes from run to run; one key holding
-# sorted JSON keeps the file's bytes reproducible (and the values typed).
-METADATA_KEY = "provenance"
+from mnist_pipeline.provenance import encode, read_metadata
 
 
 def save_weights(path: str | Path, model, metadata: dict[str, object]) -> None:
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
-
-
-def read_metadata(path: str | Path) -> dict[str, object]:
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get(METADATA_KEY)
-    return json.loads(raw) if raw else {}
+        save_file(state, str(tmp), metadata=encode(metadata))
 
 
 def load_weights(name: str, path: str | Path, device: torch.device | str = "cpu"):

@@ -1,0 +1,127 @@
+"""The whole job: a first `dvc repro` of the pipeline vs the tutorial's code as one process.
+
+Both sides do the same job on the same MNIST-sized generated data: the pipeline's first
+``dvc repro`` in a fresh copy of the project (fetch from a local file, convert, five trainings,
+five evaluations), and ``tutorial_job.py`` (the tutorial's code for the same five models as one
+Python process). Runs alternate between the sides; each side's median wall time is printed, with
+the ratio and each stage's share of the pipeline's time (from one ``Running stage`` line to
+the next, so DVC's own work around a stage counts towards that stage).
+
+    python benchmarks/bench_job.py [--runs 3] [--epochs 2] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from common import ROOT, dataset, machine, median
+
+RUNNING = re.compile(r"Running stage '([^']+)'")
+PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config"]
+
+
+def make_project(dest: Path, pickle_path: Path, epochs: int, device: str) -> Path:
+    """A fresh copy of the pipeline whose data.url is the local ``pickle_path``."""
+    from mnist_pipeline.fetch import file_md5
+
+    for name in PROJECT_FILES:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    for folder in ("stages", "src"):
+        shutil.copytree(ROOT / folder, dest / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["data"].update(url=str(pickle_path), md5=file_md5(pickle_path),
+                          size=pickle_path.stat().st_size)
+    params["train"].update(epochs=epochs, device=device)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def pipeline_run(pickle_path: Path, epochs: int, device: str) -> tuple[float, dict[str, float]]:
+    """Wall time of a first ``dvc repro`` and the seconds from each stage's start to the next."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp) / "project", pickle_path, epochs, device)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        marks: list[tuple[str, float]] = []
+        start = time.perf_counter()
+        with subprocess.Popen(["dvc", "repro"], cwd=project, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+            assert proc.stdout is not None
+            output = []
+            for line in proc.stdout:
+                output.append(line)
+                if found := RUNNING.search(line):
+                    marks.append((found.group(1), time.perf_counter()))
+        end = time.perf_counter()
+        if proc.returncode != 0:
+            raise RuntimeError("dvc repro failed:\n" + "".join(output))
+    shares = {"(dvc start-up)": marks[0][1] - start}
+    for (name, at), (_, after) in zip(marks, [*marks[1:], ("end", end)], strict=True):
+        shares[name] = after - at
+    return end - start, shares
+
+
+def tutorial_run(pickle_path: Path, epochs: int, device: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tutorial_job.py"),
+                    str(pickle_path), "--epochs", str(epochs), "--device", device],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+
+    pickle_path, _ = dataset()
+    print(f"whole job, {args.epochs} epochs, device {args.device}, median of {args.runs} "
+          f"alternating runs; {machine()}", flush=True)
+    pipeline_times, tutorial_times = [], []
+    shares: dict[str, list[float]] = defaultdict(list)
+    for run in range(args.runs):
+        # Alternate which side goes first, so neither always runs on a warmer machine.
+        order = ["pipeline", "tutorial"] if run % 2 == 0 else ["tutorial", "pipeline"]
+        for side in order:
+            if side == "pipeline":
+                seconds, stage_shares = pipeline_run(pickle_path, args.epochs, args.device)
+                pipeline_times.append(seconds)
+                for name, value in stage_shares.items():
+                    shares[name].append(value)
+            else:
+                seconds = tutorial_run(pickle_path, args.epochs, args.device)
+                tutorial_times.append(seconds)
+            print(f"  run {run + 1}: {side:<9}{seconds:7.1f} s", flush=True)
+
+    pipeline_s, tutorial_s = median(pipeline_times), median(tutorial_times)
+    print(f"\n{'job':<58}{'wall s':>8}")
+    print(f"{'dvc repro (first run: fetch, convert, 5 x train, 5 x evaluate)':<58}"
+          f"{pipeline_s:>8.1f}")
+    print(f"{'the tutorial code, one process (tutorial_job.py)':<58}{tutorial_s:>8.1f}")
+    print(f"ratio tutorial / pipeline: {tutorial_s / pipeline_s:.2f}x "
+          "(target >= 1.5x, at least >= 1.0x)")
+    print("\neach stage's share of the pipeline's time (median s, % of the median total):")
+    for name, values in shares.items():
+        seconds = median(values)
+        print(f"  {name:<18}{seconds:6.2f} s {100 * seconds / pipeline_s:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()

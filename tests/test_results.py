@@ -1,0 +1,76 @@
+"""The evaluate stage: the trained model's record becomes metrics and plot files, without torch."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mnist_pipeline.params import load_params
+from mnist_pipeline.results import HISTORY_COLUMNS, ResultPaths, metrics, write_results
+from mnist_pipeline.tensors import save_splits
+
+from conftest import ROOT
+
+TORCH_FREE = {
+    "fetch": ["mnist_pipeline.fetch", "mnist_pipeline.params"],
+    "convert": ["mnist_pipeline.formats", "mnist_pipeline.tensors", "mnist_pipeline.pictures"],
+    "evaluate": ["mnist_pipeline.results", "mnist_pipeline.registry", "mnist_pipeline.cli"],
+}
+
+
+@pytest.mark.parametrize("stage", sorted(TORCH_FREE))
+def test_stages_without_math_do_not_import_torch(stage):
+    code = (f"import sys, {', '.join(TORCH_FREE[stage])}; "
+            "print('torch' in sys.modules, 'tqdm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "False"
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_splits, tmp_path_factory):
+    import dataclasses
+
+    from mnist_pipeline.trainer import train_variant
+    from mnist_pipeline.weights import save_weights
+
+    folder = tmp_path_factory.mktemp("trained")
+    save_splits(tiny_splits, folder / "tensors")
+    params = load_params(ROOT / "params.yaml")
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, device="cpu"))
+    result = train_variant("logistic", params, str(folder / "tensors"))
+    save_weights(folder / "logistic.safetensors", result.model, result.metadata)
+    return folder, result.metadata
+
+
+def test_files_hold_the_recorded_evaluation(trained, tiny_splits, tmp_path):
+    folder, record = trained
+    out = ResultPaths(tmp_path / "m.json", tmp_path / "h.csv", tmp_path / "c.csv",
+                      tmp_path / "w.png")
+    write_results("logistic", folder / "logistic.safetensors", folder / "tensors", out)
+
+    written = json.loads(out.metrics.read_text())
+    assert written == metrics(record)
+    assert written["train"] == {"device": "cpu", "epochs": 2, "nproc": 1}
+    assert 0 <= written["valid"]["accuracy"] <= 1 and written["test"]["loss"] > 0
+
+    history = list(csv.reader(out.history.read_text().splitlines()))
+    assert history[0] == HISTORY_COLUMNS and len(history) == 1 + 2
+    assert float(history[-1][2]) == record["history"][-1]["valid_loss"]
+
+    pairs = list(csv.reader(out.confusion.read_text().splitlines()))
+    assert pairs[0] == ["actual", "predicted"]
+    assert [int(a) for a, _ in pairs[1:]] == tiny_splits["test"].y.tolist()
+    correct = sum(a == p for a, p in pairs[1:]) / (len(pairs) - 1)
+    assert correct == pytest.approx(written["test"]["accuracy"], abs=1e-6)
+    assert out.most_wrong.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_model_file_of_another_variant_is_refused(trained, tmp_path):
+    folder, _ = trained
+    out = ResultPaths(*(tmp_path / name for name in ("m.json", "h.csv", "c.csv", "w.png")))
+    with pytest.raises(Exception, match="holds model 'logistic', not 'cnn'"):
+        write_results("cnn", folder / "logistic.safetensors", folder / "tensors", out)
+    assert list(tmp_path.iterdir()) == []
