@@ -19,7 +19,7 @@ import sys
 
 from mnist_pipeline.cli import run_stage, stop_on_signals, stop_with_parent
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.launch import run_ranks, torchrun_command, under_torchrun
+from mnist_pipeline.launch import check_devices, run_ranks, under_torchrun
 from mnist_pipeline.params import check_variant_name, load_params
 
 log = logging.getLogger("train")
@@ -41,7 +41,8 @@ def main() -> None:
     stop_with_parent()
     if setup.nproc * setup.nnodes > 1 and not under_torchrun():
         check_node_rank(args.node_rank, setup.nnodes)
-        sys.exit(run_ranks(torchrun_command(setup, args.node_rank, [__file__, *sys.argv[1:]])))
+        check_devices(setup)
+        sys.exit(run_ranks(setup, args.node_rank, [__file__, *sys.argv[1:]]))
     stop_on_signals()
 
     from mnist_pipeline.checkpoints import Checkpoint, DataDigest, run_key

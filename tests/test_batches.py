@@ -77,10 +77,19 @@ def test_ranks_split_every_global_batch_without_dropping_or_repeating():
         assert shares == [len(parts[r][step][0]) / len(rows) for r in range(3)]
 
 
-def test_a_rank_may_get_no_rows_of_a_tiny_last_batch():
+def test_every_rank_takes_a_last_batch_smaller_than_the_ranks_at_a_share_of_it():
     y = torch.arange(5)
     batches = TensorBatches(y.unsqueeze(1), y, 4, rank=1, world=2)
-    assert [(yb.tolist(), batches.share) for _, yb in batches] == [([2, 3], 0.5), ([], 0.0)]
+    assert [(yb.tolist(), batches.share, batches.rows) for _, yb in batches] == [
+        ([2, 3], 0.5, 4), ([4], 0.5, 1)]
+
+
+def test_validation_ranks_take_contiguous_parts_of_the_split():
+    train = (torch.rand(8, 1), torch.arange(8))
+    valid = (torch.rand(7, 1), torch.arange(7))
+    parts = [[yb.tolist() for _, yb in get_data(train, valid, 2, rank=r, world=2)[1]]
+             for r in range(2)]
+    assert parts == [[[0, 1, 2, 3]], [[4, 5, 6]]]
 
 
 def test_rank_slice_is_as_even_as_possible():

@@ -6,11 +6,14 @@ shuffling, the last partial batch kept) by indexing whole batches at once, on wh
 tensors live, so an epoch costs the model's work and little else.
 
 With several ranks (``train.nproc > 1``), every rank draws the same permutation and takes its
-own slice of each global batch: ``bs / world`` rows of a full batch, and an as-even-as-possible
-part of the last partial one. No sample is dropped or repeated (unlike ``DistributedSampler``,
-which pads), and ``share`` tells the gradient averaging what fraction of the global batch this
-rank held, so that the update stays the one-process update. With one rank the slice is the whole
-batch and nothing else changes.
+own slice of each global training batch: ``bs / world`` rows of a full batch, and an
+as-even-as-possible part of the last partial one. ``share`` tells the gradient averaging what
+fraction of the global batch this rank held, so that the update stays the one-process update: no
+sample is dropped or counted twice (``DistributedSampler`` pads with repeated samples instead).
+A last batch with fewer rows than ranks cannot be split (a rank with no rows cannot run the
+tutorial's models, whose reshapes need at least one), so every rank takes all of it with a share
+of ``1 / world``: the same gradient, computed redundantly. Validation splits the whole split into
+contiguous parts instead. With one rank the slice is the whole batch and nothing else changes.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ class TensorBatches:
         self.shuffle = shuffle
         self.generator = generator
         self.rank, self.world = rank, world
-        self.share = 1.0  # this rank's rows / the global batch's rows, for the batch last given
+        self.share = 1.0  # this rank's part of the batch last given (its rows / the batch's)
+        self.rows = 0  # the rows of the whole (global) batch last given
 
     def __len__(self) -> int:
         return (len(self.x) + self.bs - 1) // self.bs
@@ -64,9 +68,12 @@ class TensorBatches:
         n, bs = len(self.x), self.bs
         order = self.order().to(self.x.device) if self.shuffle else None
         for start in range(0, n, bs):
-            rows = min(bs, n - start)
-            first, stop = rank_slice(rows, self.rank, self.world)
-            self.share = (stop - first) / rows
+            rows = self.rows = min(bs, n - start)
+            if rows < self.world:  # every rank takes the whole tiny batch, weighted 1 / world
+                first, stop, self.share = 0, rows, 1 / self.world
+            else:
+                first, stop = rank_slice(rows, self.rank, self.world)
+                self.share = (stop - first) / rows
             first, stop = start + first, start + stop
             if order is None:
                 yield self.x[first:stop], self.y[first:stop]
@@ -89,6 +96,10 @@ class WrappedBatches:
     def share(self) -> float:
         return self.batches.share
 
+    @property
+    def rows(self) -> int:
+        return self.batches.rows
+
     def __iter__(self) -> Iterator[Batch]:
         for batch in self.batches:
             yield self.func(*batch)
@@ -98,9 +109,11 @@ def get_data(train: Batch, valid: Batch, bs: int, generator: torch.Generator | N
              rank: int = 0, world: int = 1):
     """The tutorial's ``get_data``: shuffled training batches, validation batches twice as big.
 
-    ``bs`` is the global batch: with several ranks each takes its slice of every batch.
+    ``bs`` is the global batch: with several ranks each takes its slice of every training batch,
+    and its contiguous part of the validation split.
     """
+    first, stop = rank_slice(len(valid[0]), rank, world)
     return (
         TensorBatches(*train, bs, shuffle=True, generator=generator, rank=rank, world=world),
-        TensorBatches(*valid, bs * 2, rank=rank, world=world),
+        TensorBatches(valid[0][first:stop], valid[1][first:stop], bs * 2),
     )

@@ -64,20 +64,11 @@ class Ranks:
     def weighted_sum_(self, tensors: list[torch.Tensor], share: float) -> None:
         """Replace each of this rank's gradients by the share-weighted sum over all ranks."""
         for tensor in tensors:
-            scale_(tensor, share)
+            tensor.mul_(share)
             torch.distributed.all_reduce(tensor)
 
 
 SINGLE = Ranks()  # one process: the default everywhere
-
-
-def scale_(tensor: torch.Tensor, share: float) -> None:
-    # A rank with no rows in the last batch contributes nothing; zeroing (rather than
-    # multiplying by 0) also clears the NaN an empty batch's mean loss can leave behind.
-    if share:
-        tensor.mul_(share)
-    else:
-        tensor.zero_()
 
 
 def ranks_from_environment() -> Ranks:
@@ -103,7 +94,7 @@ def rank_device(ranks: Ranks, device: torch.device) -> torch.device:
 
 def connect(ranks: Ranks, device: torch.device) -> None:
     """Join the process group torchrun prepared: nccl on CUDA, gloo on the CPU."""
-    if ranks.world == 1:
+    if ranks.world == 1 or torch.distributed.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
@@ -127,7 +118,7 @@ def data_parallel(model, ranks: Ranks, batches):
 
 def _weighted_allreduce(batches, bucket):
     buffer = bucket.buffer()
-    scale_(buffer, batches.share)
+    buffer.mul_(batches.share)
     work = torch.distributed.all_reduce(buffer, async_op=True)
     return work.get_future().then(lambda future: future.value()[0])
 

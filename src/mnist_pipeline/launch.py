@@ -10,20 +10,46 @@ becomes a small launcher (no torch import) that runs the same command under
   ``--node-rank``. The node running ``dvc repro`` is node 0, so global rank 0, which writes the
   model, is in the DVC workspace; the others run the same command with ``--node-rank N``.
 
-torchrun stops every rank when one fails and exits non-zero; the launcher returns that status.
-It runs torchrun in a process group of its own and passes on SIGINT and SIGTERM exactly once
-(torchrun hands them to every rank), so Ctrl-C in a terminal is not delivered twice.
+torchrun's agent runs in the launcher's process: it stops every rank when one fails, and hands
+SIGINT and SIGTERM on to the ranks; the launcher turns its outcome into the stage's status.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import subprocess
 import sys
 
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import TrainParams
+
+
+class LaunchError(PipelineError, RuntimeError):
+    """The ranks asked for cannot run here."""
+
+
+def check_devices(train: TrainParams, cuda_devices: int | None = None) -> None:
+    """One GPU per rank: refuse, before any work, more ranks than this node has GPUs.
+
+    ``cuda_devices`` is the number of CUDA devices (asked of torch when not given; only for
+    CUDA settings, so a CPU run never pays for importing torch here).
+    """
+    if train.device == "cpu" or train.device == "mps":
+        if train.device == "mps" and train.nproc > 1:
+            raise LaunchError("train.nproc > 1 needs CPU (gloo) or CUDA (nccl) ranks, not mps")
+        return
+    if train.device.startswith("cuda:") and train.nproc > 1:
+        raise LaunchError(f"train.device is {train.device!r} with train.nproc {train.nproc}: "
+                          "each rank takes its own GPU (cuda:<local rank>); use 'cuda'")
+    if cuda_devices is None:
+        import torch
+
+        cuda_devices = torch.cuda.device_count()
+    if train.device == "auto" and cuda_devices == 0:
+        return  # the ranks run on the CPU
+    if train.nproc > cuda_devices:
+        raise LaunchError(f"train.nproc is {train.nproc} but this node has {cuda_devices} "
+                          "CUDA device(s): one GPU per rank")
 
 
 def under_torchrun() -> bool:
@@ -31,41 +57,42 @@ def under_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
 
 
-def torchrun_command(train: TrainParams, node_rank: int, script_argv: list[str]) -> list[str]:
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={train.nproc}"]
+def torchrun_args(train: TrainParams, node_rank: int, script_argv: list[str]) -> list[str]:
+    """torchrun's command line (without the program) for ``script_argv``."""
+    args = [f"--nproc-per-node={train.nproc}"]
     if train.nnodes == 1:
-        command.append("--standalone")
+        args.append("--standalone")
     else:
         host, port = train.master.rsplit(":", 1)
-        command += [f"--nnodes={train.nnodes}", f"--node-rank={node_rank}",
-                    f"--master-addr={host.strip('[]')}", f"--master-port={port}"]
-    return command + script_argv
+        args += [f"--nnodes={train.nnodes}", f"--node-rank={node_rank}",
+                 f"--master-addr={host.strip('[]')}", f"--master-port={port}"]
+    return args + script_argv
 
 
-def run_ranks(command: list[str]) -> int:
-    """Run ``command`` (torchrun), passing SIGINT/SIGTERM on; its exit status (128+N: signal N)."""
-    env = dict(os.environ)
-    # torchrun sets OMP_NUM_THREADS=1 per rank unless it is set; say so rather than surprise.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    child = subprocess.Popen(command, env=env, start_new_session=True,
-                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-    previous = {}
+def run_ranks(train: TrainParams, node_rank: int, script_argv: list[str]) -> int:
+    """Run the ranks with torchrun's agent in this process; the exit status for the stage.
 
-    def forward(signum, frame):
-        child.send_signal(signum)
+    The agent starts the ranks, stops them all when one fails, and hands SIGINT/SIGTERM on to
+    them. What it raises becomes a status and one line: 128 + N for signal N, 1 for a failed
+    rank (whose own message is already above), instead of its traceback.
+    """
+    # torchrun sets OMP_NUM_THREADS=1 per rank (with a warning) unless it is set: say it here.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, forward)
     try:
-        status = child.wait()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 128 - status if status < 0 else status
-
-
-def _die_with_parent() -> None:
-    # In the child, before exec: SIGTERM it if the launcher dies (even by SIGKILL), since its
-    # own session keeps it from the launcher's process group.
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        run(parse_args(torchrun_args(train, node_rank, script_argv)))
+    except SignalException as stop:
+        print(f"train: stopped by {signal.Signals(stop.sigval).name}", file=sys.stderr)
+        return 128 + stop.sigval
+    except ChildFailedError as failed:
+        rank, failure = failed.get_first_failure()  # the cause; the others were stopped
+        cause = (f"signal {signal.Signals(-failure.exitcode).name}" if failure.exitcode < 0
+                 else f"exit status {failure.exitcode}")
+        print(f"train: error: rank {rank} failed ({cause}); its message is above",
+              file=sys.stderr)
+        stopped = failure.exitcode - 128 if failure.exitcode > 128 else -failure.exitcode
+        return 128 + stopped if stopped in (signal.SIGINT, signal.SIGTERM) else 1
+    return 0

@@ -91,10 +91,9 @@ def train_epoch(model, loss_func: LossFunc, opt, batches, desc: str = "train",
     try:
         for step, (xb, yb) in enumerate(_progress(batches, desc, ranks), 1):
             loss, n = loss_batch(model, loss_func, xb, yb, opt)
-            # Stays on the device: no sync, and no extra op, per batch. A rank with no rows in
-            # the last batch has a NaN mean loss that weighs nothing: record it as 0.
-            losses.append(loss if n else torch.zeros_like(loss))
-            sizes.append(n)
+            losses.append(loss)  # stays on the device: no sync, and no extra op, per batch
+            # With several ranks a sample counts as the share of the batch its rank held.
+            sizes.append(n if ranks.world == 1 else batches.share * batches.rows)
             if step % CHECK_EVERY == 0:
                 _check_finite(losses[-CHECK_EVERY:], step - CHECK_EVERY)
     except KeyboardInterrupt as stop:
@@ -147,7 +146,7 @@ def validate(model, loss_func: LossFunc, batches, ranks: Ranks = SINGLE) -> tupl
     """Validation loss and accuracy; with several ranks, each scores its rows and they are
     combined, weighted by rows."""
     outputs, targets = predict(model, batches)
-    loss, accuracy = score(loss_func, outputs, targets) if len(targets) else (0.0, 0.0)
+    loss, accuracy = score(loss_func, outputs, targets)
     if ranks.world == 1:
         return loss, accuracy
     n = len(targets)

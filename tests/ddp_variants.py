@@ -1,0 +1,23 @@
+"""Run under torchrun by test_distributed.py: train every variant with the ranks torchrun made.
+
+    torchrun --standalone --nproc-per-node 2 tests/ddp_variants.py TENSORS OUT [PARAMS]
+
+Rank 0 writes ``OUT/<model>.safetensors`` for each variant, as the train stage would.
+"""
+
+import sys
+
+from mnist_pipeline.distributed import disconnect, ranks_from_environment
+from mnist_pipeline.params import load_params
+from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.trainer import train_variant
+from mnist_pipeline.weights import save_weights
+
+tensors, out, params_path = sys.argv[1], sys.argv[2], sys.argv[3]
+ranks = ranks_from_environment()
+params = load_params(params_path)
+for name in VARIANT_NAMES:
+    result = train_variant(name, params, tensors, ranks=ranks)
+    if ranks.is_main:
+        save_weights(f"{out}/{name}.safetensors", result.model, result.metadata)
+disconnect(ranks)

@@ -1,0 +1,178 @@
+"""Several ranks (torchrun + gloo on the CPU): the same training as one process, end to end.
+
+Real torchrun, real processes: two ranks on this machine, or two "nodes" over 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from mnist_pipeline.provenance import read_metadata
+from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.synthetic import make_splits, write_pickle
+from mnist_pipeline.tensors import save_splits
+
+from conftest import ROOT
+from project import create_project, repro, run, set_params
+
+pytestmark = pytest.mark.slow
+TRAIN = str(ROOT / "stages" / "train.py")
+
+
+def write_params(path: Path, **train) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"].update({"device": "cpu", "bs": 32, "epochs": 2, **train})
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """641 training images: with bs 32 the last batch has 1 row, so rank 1 gets none of it."""
+    folder = tmp_path_factory.mktemp("ddp")
+    save_splits(make_splits(641, 200, 200, seed=2), folder / "tensors")
+    return folder
+
+
+def torchrun(*args: str, nproc: int = 2, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc-per-node={nproc}", *args], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(data):
+    """Every variant trained by two ranks (one torchrun, as the stage would train each)."""
+    out = data / "two-ranks"
+    out.mkdir()
+    params = write_params(data / "params-2.yaml", nproc=2)
+    result = torchrun(str(ROOT / "tests" / "ddp_variants.py"), str(data / "tensors"), str(out),
+                      str(params))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_two_ranks_train_like_one_process(data, two_ranks, name):
+    from mnist_pipeline.params import load_params
+    from mnist_pipeline.trainer import train_variant
+
+    params = load_params(write_params(data / "params-1.yaml"))
+    one = train_variant(name, params, str(data / "tensors"))
+    two = load_file(two_ranks / f"{name}.safetensors")
+    for key, value in one.model.state_dict().items():
+        torch.testing.assert_close(two[key], value.contiguous(), atol=1e-5, rtol=0)
+    record = read_metadata(two_ranks / f"{name}.safetensors")
+    assert record["nproc"] == 2 and one.metadata["nproc"] == 1
+    for a, b in zip(record["history"], one.metadata["history"], strict=True):
+        assert a["valid_loss"] == pytest.approx(b["valid_loss"], abs=1e-4)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-4)
+
+
+FAULT = """
+import os
+if os.environ.get("RANK") == "1":
+    import mnist_pipeline.training as training
+    real, calls = training.loss_batch, []
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("injected fault on rank 1")
+        return real(*args, **kwargs)
+    training.loss_batch = failing
+"""
+
+
+def test_a_failing_rank_fails_the_stage_with_its_message_and_no_model(data, tmp_path):
+    # sitecustomize runs in every Python that starts with it on the path: here, each rank.
+    (tmp_path / "sitecustomize.py").write_text(FAULT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
+    params = write_params(tmp_path / "params.yaml", nproc=2)
+    model = tmp_path / "models" / "cnn.safetensors"
+    result = subprocess.run([sys.executable, TRAIN, "cnn", str(data / "tensors"), str(model),
+                             "--params", str(params)], capture_output=True, text=True,
+                            timeout=600, env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "injected fault on rank 1" in result.stderr
+    assert not model.exists() and not (tmp_path / "models").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_over_loopback_train_like_two_ranks_on_one(data, two_ranks, tmp_path):
+    params = write_params(tmp_path / "params.yaml", nproc=1, nnodes=2,
+                          master=f"127.0.0.1:{free_port()}")
+    model = tmp_path / "logistic.safetensors"
+    nodes = [subprocess.Popen([sys.executable, TRAIN, "logistic", str(data / "tensors"),
+                               str(model if rank == 0 else tmp_path / "unused.safetensors"),
+                               "--params", str(params), "--node-rank", str(rank)],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+             for rank in (0, 1)]
+    outputs = [node.communicate(timeout=600) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    assert not (tmp_path / "unused.safetensors").exists()  # only global rank 0 writes
+    # Two ranks either way, the same slices and sums: the same bytes.
+    assert model.read_bytes() == (two_ranks / "logistic.safetensors").read_bytes()
+
+
+def test_an_interrupted_two_rank_run_resumes_to_the_same_model(tmp_path):
+    tensors = tmp_path / "tensors"
+    save_splits(make_splits(12_000, 500, 500, seed=3), tensors)
+    params = write_params(tmp_path / "params.yaml", nproc=2, epochs=3, bs=64)
+    command = [sys.executable, TRAIN, "cnn", str(tensors), "out.safetensors",
+               "--params", str(params)]
+
+    def train(cwd: Path) -> subprocess.Popen:
+        cwd.mkdir(exist_ok=True)
+        return subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, text=True)
+
+    straight = train(tmp_path / "straight")
+    assert straight.wait(timeout=600) == 0, straight.stderr.read()
+
+    stopped = train(tmp_path / "stopped")
+    checkpoint = tmp_path / "stopped" / ".checkpoints" / "cnn.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stopped.send_signal(signal.SIGTERM)
+    log = stopped.communicate(timeout=60)[1]
+    assert stopped.returncode == 128 + signal.SIGTERM, log
+    assert "epochs 1-" in log and "run `dvc repro` again to resume" in log
+    assert not (tmp_path / "stopped" / "out.safetensors").exists() and checkpoint.exists()
+
+    resumed = train(tmp_path / "stopped")
+    log = resumed.communicate(timeout=600)[1]
+    assert resumed.returncode == 0, log
+    assert "resuming after epoch" in log
+    assert not checkpoint.exists()
+    assert ((tmp_path / "stopped" / "out.safetensors").read_bytes()
+            == (tmp_path / "straight" / "out.safetensors").read_bytes())
+
+
+def test_dvc_repro_with_two_ranks_and_changing_nproc_reruns_training(tmp_path):
+    dataset = write_pickle(make_splits(600, 200, 200, seed=4), tmp_path / "mnist.pkl.gz")
+    project = create_project(tmp_path / "project", str(dataset), dataset)
+    assert "train@cnn" in repro(project, "evaluate@cnn")
+    set_params(project, {"train.nproc": 2})
+    status = run(["dvc", "status", "--json"], project).stdout
+    changed = {stage for stage in yaml.safe_load(status)}
+    assert {f"train@{name}" for name in VARIANT_NAMES} <= changed
+    assert sorted(repro(project, "evaluate@cnn")) == ["evaluate@cnn", "train@cnn"]
+    metrics = yaml.safe_load((project / "metrics" / "cnn.json").read_text())
+    assert metrics["train"]["nproc"] == 2
