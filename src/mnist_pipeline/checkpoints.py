@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import sys
@@ -127,8 +128,10 @@ class Checkpoint:
     def save(self, state: dict) -> None:
         import torch
 
+        buffer = io.BytesIO()  # in memory first: a full disk is then a plain OSError
+        torch.save({**state, "key": self.key}, buffer)
         with atomic_path(self.path) as tmp:
-            torch.save({**state, "key": self.key}, tmp)
+            tmp.write_bytes(buffer.getbuffer())
         self.saved_epoch = len(state["history"])
 
     def remove(self) -> None:

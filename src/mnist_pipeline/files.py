@@ -1,14 +1,28 @@
-"""Atomic file writes: a killed or failed stage never leaves a half-written output behind."""
+"""Atomic file writes: a killed or failed stage never leaves a half-written output behind.
+
+A write that fails because the disk (or the user's quota, or the file-size limit) is full
+becomes one clear :class:`OutputWriteError` naming the output, with nothing left at its path.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from mnist_pipeline.errors import PipelineError
+
+FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file too large for this system's limits"}
+
+
+class OutputWriteError(PipelineError, OSError):
+    """An output could not be written because there is no room for it."""
 
 
 @contextlib.contextmanager
@@ -29,6 +43,11 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, dest)
+    except OSError as err:
+        if err.errno not in FULL:
+            raise
+        raise OutputWriteError(f"{dest}: could not write it: {FULL[err.errno]}; nothing was "
+                               "written there. Free some space and run the stage again") from err
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.files import atomic_path
@@ -20,8 +20,11 @@ from mnist_pipeline.provenance import encode, read_metadata
 
 def save_weights(path: str | Path, model, metadata: dict[str, object]) -> None:
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    # Serialised in memory (a model is kilobytes) and written with Python's own I/O, so a full
+    # disk is an OSError that atomic_path reports, not a serializer's opaque error.
+    data = save(state, metadata=encode(metadata))
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=encode(metadata))
+        tmp.write_bytes(data)
 
 
 def load_weights(name: str, path: str | Path, device: torch.device | str = "cpu"):

@@ -1,0 +1,168 @@
+"""Faults under the real `dvc repro`: divergence, Ctrl-C, `kill`, two runs at once, a full disk.
+
+Each test checks what the user sees (exit status, message), what is left on disk (no model, no
+partial file, `dvc.lock` untouched) and that the next `dvc repro` recovers: an interrupted
+training resumes from its last finished epoch and ends with the same bytes as a run that was
+never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.synthetic import make_splits, write_pickle
+
+from conftest import ROOT
+from project import create_project, repro, run, set_params, stages_restored
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A small project that has run `dvc repro` once."""
+    root = tmp_path_factory.mktemp("faults")
+    dataset = write_pickle(make_splits(600, 200, 200, seed=5), root / "mnist.pkl.gz")
+    path = create_project(root / "project", str(dataset), dataset)
+    repro(path)
+    return path
+
+
+def dvc(project: Path, *args: str) -> subprocess.Popen:
+    """`dvc <args>` as a terminal would start it: its own process group, SIGINT not ignored."""
+    return subprocess.Popen(["dvc", *args], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def test_a_diverging_learning_rate_fails_without_writing_a_model(project):
+    lock = (project / "dvc.lock").read_bytes()
+    set_params(project, {"models.scratch.lr": 1000})
+    try:
+        result = run(["dvc", "repro", "train@scratch"], project, check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert "train: error: the loss became" in output and "in epoch 1 at step" in output
+        assert "no model written. Lower models.scratch.lr (now 1000.0)" in output
+        assert not (project / "models" / "scratch.safetensors").exists()
+        assert not (project / ".checkpoints").exists()
+        assert (project / "dvc.lock").read_bytes() == lock
+    finally:
+        set_params(project, {"models.scratch.lr": 0.5})
+    # The failed run recorded nothing: the model it replaced comes back from the run-cache.
+    assert stages_restored(run(["dvc", "repro"], project).stdout) == ["train@scratch"]
+    assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
+
+
+def test_two_repros_at_once_one_runs_the_other_fails_and_nothing_breaks(project):
+    set_params(project, {"models.logistic.lr": 0.25})  # new work for both to want
+    try:
+        both = [dvc(project, "repro"), dvc(project, "repro")]
+        outputs = [p.communicate(timeout=600)[0] for p in both]
+        codes = sorted(p.returncode for p in both)
+        assert codes[0] == 0 and codes[1] != 0, outputs
+        loser = outputs[[p.returncode for p in both].index(codes[1])]
+        assert "is busy, it is being blocked by" in loser or "Unable to acquire lock" in loser
+        assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
+        from mnist_pipeline.weights import load_weights
+
+        for name in VARIANT_NAMES:
+            load_weights(name, project / "models" / f"{name}.safetensors")
+    finally:
+        set_params(project, {"models.logistic.lr": 0.5})
+        run(["dvc", "repro"], project)
+
+
+def limit_file_size(limit: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_full_disk_fails_the_stage_and_leaves_no_partial_output(project, tmp_path):
+    # RLIMIT_FSIZE makes every write past 100 kB fail with EFBIG, as a full disk fails with
+    # ENOSPC: the train split's tensor file (~2 MB here) cannot be written.
+    out = tmp_path / "tensors"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "convert.py"), str(project / "data" / "raw"),
+         str(out)], capture_output=True, text=True, timeout=300,
+        preexec_fn=limit_file_size(100_000))
+    assert result.returncode == 1
+    assert "could not write it: file too large" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def long_project(tmp_path_factory):
+    """A project whose CNN trains long enough (4 epochs of 12,000 images) to be interrupted."""
+    root = tmp_path_factory.mktemp("long")
+    dataset = write_pickle(make_splits(12_000, 500, 500, seed=6), root / "mnist.pkl.gz")
+    path = create_project(root / "project", str(dataset), dataset, epochs=4)
+    repro(path, "convert")
+    return path
+
+
+def wait_for_checkpoint(path: Path, newer_than: float = 0.0, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_mtime > newer_than:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint at {path}")
+
+
+def training_processes(project: Path) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in ps.splitlines()
+            if "stages/train.py" in line and str(project) not in line and "ps -eo" not in line
+            and "cnn" in line]
+
+
+def test_ctrl_c_and_kill_stop_training_and_the_next_repro_resumes_to_the_same_bytes(
+        long_project):
+    project = long_project
+    model = project / "models" / "cnn.safetensors"
+    checkpoint = project / ".checkpoints" / "cnn.pt"
+    lock = (project / "dvc.lock").read_bytes()
+
+    # Ctrl-C: SIGINT to dvc's whole process group, after the first epoch's checkpoint.
+    first = dvc(project, "repro", "train@cnn")
+    wait_for_checkpoint(checkpoint)
+    os.killpg(first.pid, signal.SIGINT)
+    output = first.communicate(timeout=60)[0]
+    assert first.returncode != 0
+    assert "train: interrupted in epoch" in output and "run `dvc repro` again to resume" in output
+    assert not model.exists() and checkpoint.exists()
+    assert (project / "dvc.lock").read_bytes() == lock
+
+    # `kill <pid of dvc>`: dvc dies alone, passing nothing on; the stage notices and stops.
+    second = dvc(project, "repro", "train@cnn")
+    saved = checkpoint.stat().st_mtime
+    wait_for_checkpoint(checkpoint, newer_than=saved)
+    second.send_signal(signal.SIGTERM)
+    second.communicate(timeout=60)
+    deadline = time.monotonic() + 5
+    while training_processes(project) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert training_processes(project) == []
+    assert not model.exists() and checkpoint.exists()
+    assert (project / "dvc.lock").read_bytes() == lock
+
+    resumed = run(["dvc", "repro", "train@cnn"], project)
+    assert "resuming after epoch" in resumed.stdout + resumed.stderr
+    assert not checkpoint.exists()
+    interrupted_twice = model.read_bytes()
+
+    fresh = run(["dvc", "repro", "--force", "--single-item", "train@cnn"], project)
+    assert "resuming" not in fresh.stdout + fresh.stderr
+    assert model.read_bytes() == interrupted_twice
