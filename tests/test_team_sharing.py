@@ -326,3 +326,45 @@ def test_an_offline_clone_pulls_the_dataset_and_runs_the_rest(team, tmp_path):
     assert not {"fetch", "convert", "train@logistic", "evaluate@logistic"} & set(status(clone))
     # The epoch history and dvc.lock come out exactly as the author committed them.
     assert run(["git", "status", "--porcelain"], clone).stdout == ""
+
+
+def test_runs_committed_before_the_remote_existed_reach_it_and_restore(team, tmp_path):
+    """`dvc push --all-commits` alone misses commits made before the remote was added.
+
+    It reads each commit's own `.dvc/config`, where older commits have no remote, and skips
+    their outputs without a word. Declaring the same remote in the clone's local config as well
+    makes it apply to every commit: then the older runs' models and records are uploaded, and a
+    teammate gets an older run back from the run-cache instead of training.
+    """
+    author = git_clone(team, tmp_path / "author")  # main: results, then the remote (HEAD)
+    share_cache(author, team.cache, "symlink")  # the runs made so far are in this cache
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "modify", "--local", "team", "url", str(remote)], author)
+    run(["dvc", "pull"], author)
+    # A commit made before the remote existed, with a run the remote has never seen: train
+    # logistic at another lr, on a branch off the results commit.
+    run(["git", "checkout", "-q", "-b", "older", "HEAD~1"], author)
+    assert "remote" not in (author / ".dvc" / "config").read_text()
+    set_params(author, {"models.logistic.lr": 0.25})
+    assert "train@logistic" in repro(author)
+    commit(author, "logistic at lr 0.25, before the team had a remote")
+    older_model = file_md5(author / "models/logistic.safetensors")
+    run(["git", "checkout", "-q", "main"], author)
+    run(["dvc", "checkout"], author)
+
+    # What the README used to say: it skips the older commit silently.
+    run(["dvc", "push", "--all-commits", "--run-cache"], author)
+    assert older_model not in objects(remote)
+    assert "new" in run(["dvc", "status", "--cloud", "--all-commits", "--json"], author).stdout
+    # What works: the same remote declared locally too, as the default.
+    run(["dvc", "remote", "add", "--local", "--force", "-d", "team", str(remote)], author)
+    run(["dvc", "push", "--all-commits", "--run-cache"], author)
+    assert older_model in objects(remote)
+
+    teammate = git_clone(team, tmp_path / "teammate")
+    run(["dvc", "remote", "modify", "--local", "team", "url", str(remote)], teammate)
+    set_params(teammate, {"models.logistic.lr": 0.25})
+    result = run(["dvc", "repro", "--pull"], teammate)
+    assert "train@logistic" in stages_restored(result.stdout)
+    assert "train@logistic" not in stages_run(result.stdout)
+    assert file_md5(teammate / "models/logistic.safetensors") == older_model
