@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import urllib.request
 from dataclasses import dataclass
@@ -368,3 +369,45 @@ def test_runs_committed_before_the_remote_existed_reach_it_and_restore(team, tmp
     assert "train@logistic" in stages_restored(result.stdout)
     assert "train@logistic" not in stages_run(result.stdout)
     assert file_md5(teammate / "models/logistic.safetensors") == older_model
+
+
+def test_a_sweep_split_across_two_machines_is_seen_whole_by_a_teammate(team, tmp_path):
+    """Two machines (clones) share one git remote and one DVC remote: each queues and runs its
+    share of a sweep, then pushes its experiments; a teammate pulls them all and compares."""
+    origin = tmp_path / "origin.git"
+    run(["git", "clone", "-q", "--bare", str(team.origin), str(origin)], tmp_path)
+    remote = tmp_path / "remote"
+    shutil.copytree(team.remote, remote)
+
+    def machine(name: str) -> Path:
+        clone = tmp_path / name
+        run(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
+        run(["dvc", "remote", "modify", "--local", "team", "url", str(remote)], clone)
+        run(["dvc", "pull"], clone)
+        return clone
+
+    sweep = {"first": ["0.1", "0.2"], "second": ["0.3"]}
+    for name, values in sweep.items():
+        clone = machine(name)
+        run(["dvc", "exp", "run", "--queue", "-S", f"models.logistic.lr={','.join(values)}"],
+            clone)
+        ran = run(["dvc", "exp", "run", "--run-all"], clone)
+        assert ran.stdout.count("Running stage 'train@logistic'") == len(values), ran.stdout
+        run(["dvc", "exp", "push", "origin", "--all-commits"], clone)
+
+    teammate = machine("teammate")
+    run(["dvc", "exp", "pull", "origin", "--all-commits"], teammate)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], teammate).stdout)
+    tried = {}
+    for baseline in shown:
+        for experiment in baseline.get("experiments") or []:
+            data = experiment["revs"][0]["data"]
+            lr = data["params"]["params.yaml"]["data"]["models"]["logistic"]["lr"]
+            tried[lr] = data["metrics"]["metrics/logistic.json"]["data"]["valid"]["loss"]
+    assert sorted(tried) == [0.1, 0.2, 0.3]
+    assert len(set(tried.values())) == 3  # three runs, three results
+    # Their models came with them: applying one needs no training.
+    name = next(experiment["name"] for baseline in shown
+                for experiment in baseline.get("experiments") or [])
+    run(["dvc", "exp", "apply", name], teammate)
+    assert repro(teammate) == []
