@@ -1,6 +1,8 @@
-"""Stage convert: mnist.pkl.gz (or a folder of MNIST idx files) -> one tensor file per split.
+"""Stage convert: the fetched dataset (mnist.pkl.gz or the idx files) -> a tensor file per split.
 
-    python stages/convert.py data/raw/mnist.pkl.gz data/tensors plots/samples.png
+    python stages/convert.py data/raw data/tensors plots/samples.png
+
+data/raw holds mnist.pkl.gz or the four MNIST idx .gz files; either gives the same tensors.
 """
 
 import argparse
@@ -13,7 +15,8 @@ from mnist_pipeline.tensors import save_splits
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", help="mnist.pkl.gz, or a folder holding the four idx .gz files")
+    parser.add_argument("source", help="a folder holding mnist.pkl.gz or the four idx .gz files "
+                                       "(or mnist.pkl.gz itself)")
     parser.add_argument("out", help="folder for train/valid/test .safetensors")
     parser.add_argument("samples", nargs="?", help="optional PNG of training images and labels")
     args = parser.parse_args()

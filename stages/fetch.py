@@ -1,28 +1,30 @@
-"""Stage fetch: download mnist.pkl.gz from data.url or a mirror, verified by size and md5.
+"""Stage fetch: the MNIST dataset from data.url or a mirror, verified, into a folder.
 
-    python stages/fetch.py data/raw/mnist.pkl.gz
+    python stages/fetch.py data/raw
+
+The folder gets mnist.pkl.gz, or the four MNIST idx .gz files from an idx mirror; partial
+downloads wait in data/.raw.download/ for the next run to resume them.
 """
 
 import argparse
 import logging
 
 from mnist_pipeline.cli import run_stage
-from mnist_pipeline.fetch import Expected, fetch_dataset
+from mnist_pipeline.fetch import Patience, dataset_sources, fetch_dataset
 from mnist_pipeline.params import load_params
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", help="where the verified file goes")
+    parser.add_argument("out", help="the folder that gets the verified files")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
     data = load_params(args.params).data
-    source = fetch_dataset(
-        [data.url, *data.mirrors], args.out, Expected(size=data.size, md5=data.md5),
-        timeout_s=data.timeout_s, retries=data.retries, retry_backoff_s=data.retry_backoff_s,
-    )
-    logging.info("fetched %s from %s", args.out, source)
+    patience = Patience(timeout_s=data.timeout_s, retries=data.retries,
+                        backoff_s=data.retry_backoff_s)
+    source = fetch_dataset(dataset_sources(data), args.out, patience)
+    logging.info("fetched %s from %s", args.out, source.label)
 
 
 if __name__ == "__main__":

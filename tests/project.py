@@ -42,6 +42,7 @@ def create_project(dest: Path, data_url: str, data_file: Path, **train) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     set_params(dest, {
         "data.url": data_url,
+        "data.mirrors": [],  # the project's mirrors are on the internet: tests stay on 127.0.0.1
         "data.md5": file_md5(data_file),
         "data.size": data_file.stat().st_size,
         "data.retry_backoff_s": 0.05,

@@ -1,60 +1,266 @@
-"""The fetch code against a real HTTP server on 127.0.0.1: fallbacks, retries, verification."""
+"""The fetch code against a real HTTP server on 127.0.0.1: fallbacks, retries, resumes, faults.
+
+Every failure must leave the output folder absent (never partial) and no ``.part`` file in it.
+"""
 
 import hashlib
+import resource
+import socket
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from mnist_pipeline.fetch import Expected, FetchError, fetch_dataset, file_md5
+from mnist_pipeline.fetch import (
+    Expected,
+    FetchError,
+    Patience,
+    download_dir,
+    fetch_dataset,
+    file_md5,
+    idx_source,
+    pickle_source,
+)
+from mnist_pipeline.params import IDX_FILE_NAMES
+from mnist_pipeline.synthetic import make_splits, write_idx_folder, write_pickle
 
 from conftest import ROOT
+from project import create_project, repro, set_params
 
-PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: several chunks, so a dropped stream is mid-file
+PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: many 64 KiB reads, so a dropped stream is mid-file
 GOOD = Expected(size=len(PAYLOAD), md5=hashlib.md5(PAYLOAD).hexdigest())
+HTML_START = "got an HTML page (text/html; charset=utf-8) starting '<!doctype html><html><head>"
 
 
 def no_sleep(seconds):
     pass
 
 
-def fetch(sources, dest, expected=GOOD, **kwargs):
-    kwargs.setdefault("sleep", no_sleep)
-    return fetch_dataset(sources, dest, expected, timeout_s=5, **kwargs)
+def fetch(sources, dest, expected=GOOD, timeout_s=5.0, retries=3, retry_backoff_s=1.0,
+          sleep=no_sleep):
+    """Fetch pickle sources (strings) or prepared sources into the folder ``dest``."""
+    sources = [pickle_source(s, expected) if isinstance(s, str) else s for s in sources]
+    return fetch_dataset(sources, dest, Patience(timeout_s, retries, retry_backoff_s, sleep))
+
+
+def assert_nothing_left(dest):
+    """No output folder, and no temporary folder beside it (only the download folder)."""
+    assert not dest.exists()
+    leftovers = [p.name for p in dest.parent.iterdir()] if dest.parent.exists() else []
+    assert set(leftovers) <= {download_dir(dest).name}, leftovers
+
+
+def parts(dest):
+    folder = download_dir(dest)
+    return sorted(p.name for p in folder.glob("*.part")) if folder.exists() else []
+
+
+def resumed_from(ranges):
+    """The byte offsets of the ``Range: bytes=N-`` requests (None for a request without one)."""
+    return [None if r is None else int(r.removeprefix("bytes=").rstrip("-")) for r in ranges]
 
 
 def test_downloads_and_verifies(http_server, tmp_path):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD)
-    dest = tmp_path / "raw" / "mnist.pkl.gz"
-    assert fetch([url], dest) == url
-    assert dest.read_bytes() == PAYLOAD
-    assert list(dest.parent.iterdir()) == [dest]  # no temporary file left behind
+    dest = tmp_path / "data" / "raw"
+    assert fetch([url], dest).label == url
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
+    assert [p.name for p in dest.iterdir()] == ["mnist.pkl.gz"]
+    assert [p.name for p in dest.parent.iterdir()] == ["raw"]  # no download folder left
+    assert http_server.ranges_for("mnist.pkl.gz") == [None]
 
 
 def test_404_moves_on_to_the_mirror_at_once(http_server, tmp_path):
     missing = http_server.url("gone.pkl.gz")
     mirror = http_server.serve("mirror/mnist.pkl.gz", PAYLOAD)
     slept = []
-    assert fetch([missing, mirror], tmp_path / "out", sleep=slept.append) == mirror
+    assert fetch([missing, mirror], tmp_path / "raw", sleep=slept.append).label == mirror
     assert http_server.requests.count("/gone.pkl.gz") == 1
     assert slept == []
 
 
-def test_dropped_connection_is_retried_with_backoff(http_server, tmp_path):
+def test_a_dropped_connection_resumes_with_a_range_request(http_server, tmp_path):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD, "drop", "drop", "ok")
     slept = []
-    fetch([url], tmp_path / "out", sleep=slept.append, retries=3, retry_backoff_s=0.5)
-    assert (tmp_path / "out").read_bytes() == PAYLOAD
+    dest = tmp_path / "raw"
+    fetch([url], dest, sleep=slept.append, retries=3, retry_backoff_s=0.5)
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
     assert slept == [0.5, 1.0]
+    offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
+    # Each try asks only for what is still missing: never from byte 0 again.
+    assert offsets[0] is None and 0 < offsets[1] < offsets[2] < len(PAYLOAD), offsets
+    assert not download_dir(dest).exists()
+
+
+def test_a_server_that_ignores_the_range_is_read_from_byte_0(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD, "drop", "ignore-range")
+    dest = tmp_path / "raw"
+    fetch([url], dest)
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD  # not the first half twice
+    offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
+    assert offsets[0] is None and offsets[1] > 0 and len(offsets) == 2
+
+
+def test_a_416_answer_restarts_from_byte_0(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD, "drop", "416", "ok")
+    dest = tmp_path / "raw"
+    fetch([url], dest)
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
+    offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
+    assert offsets[0] is None and offsets[1] > 0 and offsets[2] is None and len(offsets) == 3
+
+
+def test_a_partial_download_survives_a_failed_run_and_the_next_run_resumes_it(
+        http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD, "drop", "ok")
+    dest = tmp_path / "data" / "raw"
+    with pytest.raises(FetchError, match="connection dropped mid-download"):
+        fetch([url], dest, retries=0)
+    assert_nothing_left(dest)
+    assert len(parts(dest)) == 1  # beside the output, where DVC's cleanup does not reach
+    fetch([url], dest, retries=0)
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
+    assert resumed_from(http_server.ranges_for("mnist.pkl.gz"))[1] > 0
+    assert not download_dir(dest).exists()
+
+
+def test_a_resumed_file_that_fails_verification_is_downloaded_again_from_byte_0(
+        http_server, tmp_path):
+    old = bytes(reversed(PAYLOAD))  # what the server had when the first run was cut off
+    url = http_server.serve("mnist.pkl.gz", old, "drop")
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError):
+        fetch([url], dest, retries=0)
+    http_server.serve("mnist.pkl.gz", PAYLOAD)
+    fetch([url], dest)
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
+    offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
+    # Run 1 from byte 0; run 2 resumes, fails the md5 check, and starts over from byte 0.
+    assert offsets[0] is None and offsets[1] > 0 and offsets[2] is None and len(offsets) == 3
+
+
+def test_a_stall_times_out_and_the_retry_resumes(tmp_path):
+    from http_server import ScriptedServer
+
+    server = ScriptedServer(stall_s=5).start()
+    try:
+        url = server.serve("mnist.pkl.gz", PAYLOAD, "stall", "ok")
+        dest = tmp_path / "raw"
+        fetch([url], dest, timeout_s=0.3)
+        assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
+        assert resumed_from(server.ranges_for("mnist.pkl.gz"))[1] > 0
+    finally:
+        server.stop()
+
+
+def test_a_stalling_source_is_retried_with_backoff_then_the_next_is_tried(tmp_path):
+    from http_server import ScriptedServer
+
+    server = ScriptedServer(stall_s=5).start()
+    try:
+        stalled = server.serve("stalled.pkl.gz", PAYLOAD, "stall")
+        mirror = server.serve("mirror.pkl.gz", PAYLOAD)
+        slept = []
+        dest = tmp_path / "raw"
+        source = fetch([stalled, mirror], dest, timeout_s=0.3, retries=2, retry_backoff_s=0.1,
+                       sleep=slept.append)
+        assert source.label == mirror
+        assert server.requests.count("/stalled.pkl.gz") == 3
+        assert slept == [0.1, 0.2]
+        assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
+    finally:
+        server.stop()
+
+
+def test_a_stall_everywhere_says_timed_out_and_leaves_nothing(tmp_path):
+    from http_server import ScriptedServer
+
+    server = ScriptedServer(stall_s=5).start()
+    try:
+        url = server.serve("mnist.pkl.gz", PAYLOAD, "stall")
+        dest = tmp_path / "raw"
+        with pytest.raises(FetchError) as err:
+            fetch([url], dest, timeout_s=0.3, retries=1)
+        assert f"  {url}: timed out (no data for 0.3 s) (after 2 attempts)" in str(err.value)
+        assert_nothing_left(dest)
+    finally:
+        server.stop()
+
+
+def test_an_html_page_is_refused_at_once_and_the_next_source_is_tried(http_server, tmp_path):
+    portal = http_server.serve("mnist.pkl.gz", PAYLOAD, "html")
+    mirror = http_server.serve("mirror.pkl.gz", PAYLOAD)
+    dest = tmp_path / "raw"
+    assert fetch([portal, mirror], dest).label == mirror
+    assert http_server.requests.count("/mnist.pkl.gz") == 1  # not retried
+
+
+def test_an_html_page_everywhere_says_what_came_back_and_leaves_nothing(http_server, tmp_path):
+    portal = http_server.serve("mnist.pkl.gz", PAYLOAD, "html")
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError) as err:
+        fetch([portal], dest)
+    message = str(err.value)
+    assert f"  {portal}: {HTML_START}" in message
+    assert "mismatch" not in message
+    assert_nothing_left(dest)
+    assert parts(dest) == []
+
+
+def test_html_is_recognised_by_its_first_bytes_whatever_the_content_type(http_server, tmp_path):
+    page = b"\n  <HTML><body>Access denied</body></HTML>"
+    url = http_server.serve("mnist.pkl.gz", page)
+    with pytest.raises(FetchError) as err:
+        fetch([url], tmp_path / "raw", Expected(size=None, md5=None))
+    assert ("got an HTML page (application/octet-stream) starting "
+            "'<HTML><body>Access denied</body></HTML>'") in str(err.value)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def no_dns(monkeypatch):
+    """Names under .invalid fail to resolve here, without asking any DNS server."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_no_network_gives_one_short_line_per_source_and_an_offline_hint(no_dns, tmp_path):
+    unresolvable = "https://mnist.invalid/mnist.pkl.gz"
+    refused = f"http://127.0.0.1:{closed_port()}/mnist.pkl.gz"
+    slept = []
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError) as err:
+        fetch([unresolvable, refused], dest, retries=1, sleep=slept.append)
+    lines = str(err.value).splitlines()
+    assert lines == [
+        "could not fetch the dataset from any source:",
+        f"  {unresolvable}: cannot reach host (name resolution failed)",
+        f"  {refused}: cannot reach host (connection refused) (after 2 attempts)",
+        "working offline? put the path of a local copy of mnist.pkl.gz in data.mirrors, "
+        "or get the dataset from a team remote with `dvc pull data/raw`",
+    ]
+    assert slept == [1.0]  # the resolver already retried: only the refused port is tried again
+    assert_nothing_left(dest)
 
 
 def test_5xx_is_retried_then_gives_up(http_server, tmp_path):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD, "503")
     with pytest.raises(FetchError, match=r"HTTP 503 \(after 3 attempts\)"):
-        fetch([url], tmp_path / "out", retries=2)
+        fetch([url], tmp_path / "raw", retries=2)
     assert http_server.requests.count("/mnist.pkl.gz") == 3
-    assert not (tmp_path / "out").exists()
+    assert_nothing_left(tmp_path / "raw")
 
 
 def test_md5_mismatch_everywhere_lists_every_source_and_leaves_nothing(http_server, tmp_path):
@@ -63,27 +269,31 @@ def test_md5_mismatch_everywhere_lists_every_source_and_leaves_nothing(http_serv
     local = tmp_path / "copy.pkl.gz"
     local.write_bytes(corrupt)
     sources = [first, local.as_uri(), str(local), http_server.url("missing")]
+    dest = tmp_path / "data" / "raw"
     with pytest.raises(FetchError) as err:
-        fetch(sources, tmp_path / "raw" / "mnist.pkl.gz")
+        fetch(sources, dest)
     message = str(err.value)
     for source in sources:
         assert source in message
     assert message.count("md5 mismatch") == 3
     assert "HTTP 404" in message
-    assert list((tmp_path / "raw").iterdir()) == []
+    assert_nothing_left(dest)
+    assert parts(dest) == []  # wrong bytes are not kept for a resume
 
 
 def test_size_mismatch_is_caught_before_md5(http_server, tmp_path):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD[:-5])
     with pytest.raises(FetchError, match=f"got {len(PAYLOAD) - 5} bytes, expected {len(PAYLOAD)}"):
-        fetch([url], tmp_path / "out")
+        fetch([url], tmp_path / "raw")
+    assert_nothing_left(tmp_path / "raw")
 
 
 def test_a_download_longer_than_the_expected_size_is_cut_off(http_server, tmp_path):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD * 3)
     with pytest.raises(FetchError, match=f"more than the expected {len(PAYLOAD)} bytes"):
-        fetch([url], tmp_path / "out")
-    assert list(tmp_path.iterdir()) == []
+        fetch([url], tmp_path / "raw")
+    assert_nothing_left(tmp_path / "raw")
+    assert parts(tmp_path / "raw") == []
 
 
 def test_file_url_and_plain_path_mirrors(tmp_path):
@@ -91,19 +301,81 @@ def test_file_url_and_plain_path_mirrors(tmp_path):
     local.write_bytes(PAYLOAD)
     fetch([local.as_uri()], tmp_path / "a")
     fetch([str(local)], tmp_path / "b")
-    assert file_md5(tmp_path / "a") == file_md5(tmp_path / "b") == GOOD.md5
+    assert file_md5(tmp_path / "a/mnist.pkl.gz") == file_md5(tmp_path / "b/mnist.pkl.gz") \
+        == GOOD.md5
 
 
 def test_unsupported_scheme_is_a_clear_failure(tmp_path):
     with pytest.raises(FetchError, match="unsupported scheme 'ftp'"):
-        fetch(["ftp://example.invalid/mnist.pkl.gz"], tmp_path / "out")
+        fetch(["ftp://example.invalid/mnist.pkl.gz"], tmp_path / "raw")
 
 
 def test_null_md5_skips_the_check_with_a_warning(http_server, tmp_path, caplog):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD)
-    fetch([url], tmp_path / "out", Expected(size=None, md5=None))
+    fetch([url], tmp_path / "raw", Expected(size=None, md5=None))
     assert "will not be verified" in caplog.text
 
+
+def test_an_existing_output_folder_is_replaced_whole(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD)
+    dest = tmp_path / "raw"
+    dest.mkdir()
+    (dest / "train-images-idx3-ubyte.gz").write_bytes(b"from an earlier source")
+    fetch([url], dest)
+    assert [p.name for p in dest.iterdir()] == ["mnist.pkl.gz"]
+    assert [p.name for p in tmp_path.iterdir()] == ["raw"]
+
+
+# The four idx files -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def idx_files(tmp_path_factory):
+    folder = write_idx_folder(make_splits(30, 20, 10, seed=3), tmp_path_factory.mktemp("idx"))
+    return {name: (folder / name).read_bytes() for name in IDX_FILE_NAMES}
+
+
+def serve_idx(server, files, **behaviours):
+    for name, payload in files.items():
+        server.serve(f"idx/{name}", payload, *behaviours.get(name, ["ok"]))
+    md5 = {name: hashlib.md5(payload).hexdigest() for name, payload in files.items()}
+    return idx_source(server.url("idx/"), md5)
+
+
+def test_an_idx_mirror_fills_the_folder_with_its_four_files(http_server, tmp_path, idx_files):
+    source = serve_idx(http_server, idx_files)
+    dest = tmp_path / "data" / "raw"
+    assert fetch([http_server.url("missing.pkl.gz"), source], dest) == source
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == idx_files
+    assert [p.name for p in dest.parent.iterdir()] == ["raw"]
+
+
+def test_an_idx_mirror_missing_a_file_leaves_nothing_and_the_next_run_reuses_the_rest(
+        http_server, tmp_path, idx_files):
+    source = serve_idx(http_server, idx_files, **{"t10k-labels-idx1-ubyte.gz": ["404"]})
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError) as err:
+        fetch([source], dest)
+    assert f"  {source.label}: t10k-labels-idx1-ubyte.gz: HTTP 404" in str(err.value)
+    assert_nothing_left(dest)
+    assert len(parts(dest)) == 3  # verified, kept for the next run
+
+    serve_idx(http_server, idx_files)
+    before = len(http_server.requests)
+    fetch([source], dest)
+    assert http_server.requests[before:] == ["/idx/t10k-labels-idx1-ubyte.gz"]
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == idx_files
+
+
+def test_an_idx_file_with_the_wrong_md5_fails_its_source(http_server, tmp_path, idx_files):
+    source = serve_idx(http_server, idx_files)
+    http_server.serve("idx/train-labels-idx1-ubyte.gz", b"\x1f\x8b not the labels")
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError, match="train-labels-idx1-ubyte.gz: md5 mismatch"):
+        fetch([source], dest)
+    assert_nothing_left(dest)
+
+
+# The stage script ------------------------------------------------------------------------
 
 def run_fetch_stage(tmp_path, url, mirrors, md5):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -111,7 +383,7 @@ def run_fetch_stage(tmp_path, url, mirrors, md5):
                           retry_backoff_s=0.01)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "fetch.py"), "data/raw/mnist.pkl.gz"],
+        [sys.executable, str(ROOT / "stages" / "fetch.py"), "data/raw"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
 
@@ -131,5 +403,70 @@ def test_stage_exits_nonzero_with_one_message_when_all_sources_fail(http_server,
     error = result.stderr.split("fetch: error: ", 1)[1]
     assert url in error and mirror in error and error.count("md5 mismatch") == 2
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "data/raw/mnist.pkl.gz").exists()
-    assert list((tmp_path / "data/raw").iterdir()) == []
+    assert_nothing_left(tmp_path / "data" / "raw")
+
+
+def test_stage_offline_prints_short_lines_and_the_hint(tmp_path, idx_files):
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}/mnist.pkl.gz"
+    mirror = {"format": "idx", "url": f"http://127.0.0.1:{port}/idx/",
+              "md5": {name: hashlib.md5(data).hexdigest() for name, data in idx_files.items()}}
+    result = run_fetch_stage(tmp_path, url, [mirror], GOOD.md5)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    error = result.stderr.split("fetch: error: ", 1)[1].splitlines()
+    assert error[1:] == [
+        f"  {url}: cannot reach host (connection refused) (after 2 attempts)",
+        f"  {mirror['url']}: train-images-idx3-ubyte.gz: cannot reach host "
+        "(connection refused) (after 2 attempts)",
+        "working offline? put the path of a local copy of mnist.pkl.gz in data.mirrors, "
+        "or get the dataset from a team remote with `dvc pull data/raw`",
+    ]
+    # Every line the stage printed is short: no exception reprs.
+    assert max(len(line) for line in result.stderr.splitlines()) < 200
+    assert_nothing_left(tmp_path / "data" / "raw")
+
+
+def test_stage_on_a_full_disk_prints_one_line_and_leaves_no_output(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(url=url, mirrors=[], md5=GOOD.md5, size=len(PAYLOAD))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    # RLIMIT_FSIZE makes writes past 100 kB fail with EFBIG, as a full disk fails with ENOSPC.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "fetch.py"), "data/raw"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)))
+    assert result.returncode == 1
+    assert "fetch: error: data/raw: could not write the download: file too large" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert_nothing_left(tmp_path / "data" / "raw")
+
+
+# End to end ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_repro_falls_back_to_an_idx_mirror_and_converts_identical_tensors(http_server,
+                                                                          tmp_path):
+    # The idx training set must hold more than the 10,000 validation images convert keeps.
+    splits = make_splits(300, 10_000, 100, seed=4)
+    pickle_file = write_pickle(splits, tmp_path / "mnist.pkl.gz")
+    idx = write_idx_folder(splits, tmp_path / "idx")
+    for name in IDX_FILE_NAMES:
+        http_server.serve(f"idx/{name}", (idx / name).read_bytes())
+    project = create_project(tmp_path / "project", http_server.url("gone/mnist.pkl.gz"),
+                             pickle_file)
+    set_params(project, {"data.mirrors": [{
+        "format": "idx", "url": http_server.url("idx"),
+        "md5": {name: file_md5(idx / name) for name in IDX_FILE_NAMES}}]})
+    assert repro(project, "convert") == ["fetch", "convert"]
+    raw = project / "data" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(IDX_FILE_NAMES)
+    assert all(file_md5(raw / name) == file_md5(idx / name) for name in IDX_FILE_NAMES)
+
+    from_pickle = tmp_path / "from-pickle"
+    subprocess.run([sys.executable, str(ROOT / "stages/convert.py"), str(pickle_file),
+                    str(from_pickle)], check=True, capture_output=True, timeout=120)
+    for split in ("train", "valid", "test"):
+        name = f"{split}.safetensors"
+        assert (project / "data/tensors" / name).read_bytes() == (from_pickle / name).read_bytes()

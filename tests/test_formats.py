@@ -3,12 +3,15 @@
 import gzip
 import os
 import pickle
+import re
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
 
+from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.formats import (
     DatasetFormatError,
     Split,
@@ -85,21 +88,38 @@ def test_convert_stage_refuses_hostile_pickle_without_side_effects(tmp_path):
     assert not (tmp_path / "tensors").exists()
 
 
-def test_idx_folder_gives_the_same_tensors_as_the_pickle(tiny_splits, tiny_pickle, tmp_path):
-    from_idx = read_source(write_idx_folder(tiny_splits, tmp_path / "idx"), valid_size=200)
-    from_pickle = read_source(tiny_pickle)
-    for name in ("train", "valid", "test"):
-        np.testing.assert_array_equal(from_idx[name].x, from_pickle[name].x)
-        np.testing.assert_array_equal(from_idx[name].y, from_pickle[name].y)
+def test_idx_folder_converts_to_byte_identical_tensor_files(tiny_splits, tmp_path):
+    # The same data written both ways, as mnist.pkl.gz was made from the idx files.
+    pickle_folder = tmp_path / "pickle"
+    write_pickle(tiny_splits, pickle_folder / "mnist.pkl.gz")
+    idx_folder = write_idx_folder(tiny_splits, tmp_path / "idx")
+    save_splits(read_source(pickle_folder), tmp_path / "from-pickle")
+    save_splits(read_source(idx_folder, valid_size=200), tmp_path / "from-idx")
+    for split in ("train", "valid", "test"):
+        name = f"{split}.safetensors"
+        assert (tmp_path / "from-idx" / name).read_bytes() == \
+            (tmp_path / "from-pickle" / name).read_bytes()
 
 
-def test_idx_wrong_magic_is_reported(tiny_splits, tmp_path):
-    folder = write_idx_folder(tiny_splits, tmp_path / "idx")
-    # Swap the label file in for the image file: magic 2049 where 2051 is expected.
-    (folder / "train-images-idx3-ubyte.gz").write_bytes(
-        (folder / "train-labels-idx1-ubyte.gz").read_bytes())
-    with pytest.raises(DatasetFormatError, match="magic number 2049, expected 2051"):
-        read_source(folder)
+def test_a_folder_holding_the_pickle_is_read_as_the_pickle(tiny_splits, tiny_pickle, tmp_path):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "mnist.pkl.gz").write_bytes(tiny_pickle.read_bytes())
+    np.testing.assert_array_equal(read_source(folder)["test"].x, tiny_splits["test"].x)
+
+
+def test_a_folder_with_neither_format_is_a_clear_error(tmp_path):
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(DatasetFormatError, match="expected mnist.pkl.gz or the four MNIST idx "
+                                                 "files .* it has neither"):
+        read_source(tmp_path / "raw")
+
+
+def test_a_missing_source_says_to_run_fetch(tmp_path):
+    with pytest.raises(MissingInputError, match="raw: missing; run the fetch stage first"):
+        read_source(tmp_path / "raw")
+
+
 
 
 def test_idx_folder_missing_a_file_is_reported(tiny_splits, tmp_path):
@@ -135,12 +155,6 @@ def test_validation_rejects_malformed_data(mutate, message):
     with pytest.raises(DatasetFormatError, match=message):
         validate(splits, "src")
 
-
-def test_pickle_of_the_wrong_shape_is_reported(tmp_path):
-    path = tmp_path / "odd.pkl.gz"
-    path.write_bytes(gzip.compress(pickle.dumps((np.zeros(3), np.zeros(3)), protocol=2)))
-    with pytest.raises(DatasetFormatError, match="tuple of 3"):
-        read_source(path)
 
 
 def test_tensor_files_round_trip(tiny_splits, tmp_path):
@@ -217,3 +231,118 @@ def test_nan_pixels_are_rejected():
     splits["train"].x[0, 0] = np.nan
     with pytest.raises(DatasetFormatError, match=r"in \[0, 1\]"):
         validate(splits, "src")
+
+
+# Broken files: each fails with one line naming the file and what was expected ---------------
+
+def idx_bytes(magic: int, dims: tuple[int, ...], data: bytes) -> bytes:
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + data
+
+
+def truncated_gzip(folder, splits):
+    path = write_pickle(splits, folder / "mnist.pkl.gz")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path, path, r"truncated: the gzip data ends before its end marker"
+
+
+def not_gzip(folder, splits):
+    path = folder / "mnist.pkl.gz"
+    path.write_bytes(b"PK\x03\x04 a zip archive, not gzip")
+    return path, path, r"expected a gzip file \(starting 1f 8b\), got one starting b'PK\\x03"
+
+
+def gzip_of_text(folder, splits):
+    path = folder / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(b"# a text file, not a pickle"))
+    return path, path, (r"expected a pickle of numpy arrays inside the gzip; "
+                        r"unpickling failed: invalid load key, .#.")
+
+
+def pickle_of_a_dict(folder, splits):
+    path = folder / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps({"x": np.zeros(3)}, protocol=2)))
+    return path, path, r"expected a tuple of 3 \(x, y\) splits .*, got a dict"
+
+
+def pickle_of_two_arrays(folder, splits):
+    path = folder / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps((np.zeros(3), np.zeros(3)), protocol=2)))
+    return path, path, r"expected a tuple of 3 \(x, y\) splits .*, got a tuple of 2"
+
+
+def idx_with(name: str, content: bytes, message: str):
+    def build(folder, splits):
+        idx = write_idx_folder(splits, folder / "idx")
+        (idx / name).write_bytes(content)
+        return idx, idx / name, message
+    return build
+
+
+NOISE = np.random.default_rng(0).integers(0, 256, 7840, dtype=np.uint8).tobytes()  # 10 images
+ABSURD = gzip.compress(idx_bytes(2051, (2**32 - 1, 28, 28), bytes(784)))
+BROKEN_FILES = {
+    "truncated gzip": truncated_gzip,
+    "not gzip": not_gzip,
+    "gzip of text": gzip_of_text,
+    "pickle of a dict": pickle_of_a_dict,
+    "pickle of the wrong shape": pickle_of_two_arrays,
+    "idx header asking for 2**32-1 images": idx_with(
+        "train-images-idx3-ubyte.gz", ABSURD,
+        r"header asks for 4294967295 x 28 x 28 = 3367254359280 bytes, more than a \d+-byte "
+        r"gzip file can hold"),
+    "idx header asking for more than the file holds": idx_with(
+        "t10k-images-idx3-ubyte.gz", gzip.compress(idx_bytes(2051, (1000, 28, 28), NOISE)),
+        r"header says \(1000, 28, 28\) \(784000 bytes of data\) but the file holds 7840"),
+    "idx with the labels' magic": idx_with(
+        "t10k-images-idx3-ubyte.gz", gzip.compress(idx_bytes(2049, (3,), bytes(3))),
+        r"magic number 2049, expected 2051 \(MNIST idx images\)"),
+    "idx that is not gzip": idx_with(
+        "train-labels-idx1-ubyte.gz", idx_bytes(2049, (3,), bytes(3)),
+        r"expected a gzip file \(starting 1f 8b\), got one starting b'\\x00\\x00\\x08"),
+    "truncated idx gzip": idx_with(
+        "train-labels-idx1-ubyte.gz", gzip.compress(idx_bytes(2049, (3000,), bytes(3000)))[:30],
+        r"truncated: the gzip data ends before its end marker"),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_FILES.values(), ids=BROKEN_FILES.keys())
+def test_a_broken_source_fails_with_one_line_naming_the_file(broken, tiny_splits, tmp_path):
+    source, culprit, message = broken(tmp_path, tiny_splits)
+    with pytest.raises(PipelineError) as err:
+        read_source(source, valid_size=200)
+    text = str(err.value)
+    assert text.startswith(f"{culprit}: ") and "\n" not in text, text
+    assert re.search(message, text), text
+
+
+def test_an_absurd_idx_header_is_refused_before_reading_or_allocating(tiny_splits, tmp_path):
+    idx = write_idx_folder(tiny_splits, tmp_path / "idx")
+    (idx / "train-images-idx3-ubyte.gz").write_bytes(ABSURD)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetFormatError, match="more than a"):
+            read_source(idx, valid_size=200)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # the header asked for 3.4 TB
+
+
+@pytest.mark.parametrize("broken", [truncated_gzip, gzip_of_text, BROKEN_FILES[
+    "idx header asking for 2**32-1 images"]], ids=["truncated", "not a pickle", "absurd idx"])
+def test_convert_stage_prints_one_line_and_writes_nothing(broken, tiny_splits, tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    source, culprit, message = broken(raw, tiny_splits)
+    folder = source if source.is_dir() else raw
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages/convert.py"), str(folder), "data/tensors",
+         "plots/samples.png"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "error" in line]
+    assert line.startswith(f"convert: error: {culprit}: ")
+    assert re.search(message, line), line
+    assert not (tmp_path / "data" / "tensors").exists()
+    assert not (tmp_path / "plots").exists()

@@ -130,3 +130,62 @@ def test_ranks_default_to_one_process_when_absent():
         del raw["train"][key]
     train = parse_params(raw).train
     assert (train.nproc, train.nnodes, train.master) == (1, 1, "localhost:29500")
+
+
+def test_default_mirrors_are_the_idx_files_from_torchvision_s_hosts():
+    from mnist_pipeline.params import IdxMirror
+
+    mirrors = load_params(ROOT / "params.yaml").data.mirrors
+    assert [m.url for m in mirrors] == ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+                                        "http://yann.lecun.com/exdb/mnist/"]
+    assert all(isinstance(m, IdxMirror) for m in mirrors)
+    assert mirrors[0].md5 == mirrors[1].md5 == {  # as published (see NOTES.md)
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    }
+
+
+def test_idx_file_names_match_the_reader_s():
+    from mnist_pipeline.formats import IDX_FILES
+    from mnist_pipeline.params import IDX_FILE_NAMES
+
+    assert tuple(IDX_FILES.values()) == IDX_FILE_NAMES
+
+
+def test_plain_string_mirrors_stay_strings():
+    mirrors = parse_params(with_change("data.mirrors", ["/srv/mnist.pkl.gz"])).data.mirrors
+    assert mirrors == ("/srv/mnist.pkl.gz",)
+
+
+def idx_mirror(**changes):
+    entry = copy.deepcopy(RAW["data"]["mirrors"][0])
+    entry.update(changes)
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (5, "data.mirrors[1]: got 5, expected a URL or path of mnist.pkl.gz, or a mapping "
+            "{format: idx, url, md5}"),
+        ("", "data.mirrors[1]: got '', expected a URL"),
+        (idx_mirror(format="zip"), "data.mirrors[1].format: got 'zip', expected 'idx'"),
+        ({"url": "https://x/", "md5": {}}, "data.mirrors[1].format: missing"),
+        (idx_mirror(urls="https://x/"), "data.mirrors[1].urls: unknown key; did you mean 'url'?"),
+        (idx_mirror(md5={"train-images-idx3-ubyte.gz": "0" * 32}),
+         "data.mirrors[1].md5.train-labels-idx1-ubyte.gz: missing"),
+        (idx_mirror(md5={**RAW["data"]["mirrors"][0]["md5"], "train-images.gz": "0" * 32}),
+         "data.mirrors[1].md5.train-images.gz: unknown key; did you mean "
+         "'train-images-idx3-ubyte.gz'?"),
+        (idx_mirror(md5={**RAW["data"]["mirrors"][0]["md5"], "t10k-labels-idx1-ubyte.gz": "x"}),
+         "data.mirrors[1].md5.t10k-labels-idx1-ubyte.gz: got 'x', expected 32 lowercase hex"),
+    ],
+    ids=["number", "empty", "format", "no format", "typo", "missing md5", "unknown file",
+         "bad md5"],
+)
+def test_a_bad_mirror_names_its_index(entry, message):
+    with pytest.raises(ParamsError) as err:
+        parse_params(with_change("data.mirrors", ["/srv/mnist.pkl.gz", entry]))
+    assert str(err.value).startswith(message), str(err.value)

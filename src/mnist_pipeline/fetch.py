@@ -1,32 +1,63 @@
-"""Download ``mnist.pkl.gz`` from the first source that delivers the right bytes.
+"""Fetch the MNIST dataset into a folder (``data/raw``) from the first source that delivers it.
 
-Sources are tried in order: ``data.url``, then each of ``data.mirrors`` (``http(s)://``,
-``file://`` or a plain path). HTTP downloads stream through ``requests`` with timeouts; a
-connection error, a dropped stream or a 5xx answer is retried with exponential backoff, while
-any other error status (404, 403, ...) moves on to the next source at once. Every download goes
-to a temporary file beside the destination and is checked against ``data.size`` and
-``data.md5`` before it is renamed into place, so a failed fetch leaves no output.
+Sources are tried in order: ``data.url``, then each of ``data.mirrors``. A string is a place
+for ``mnist.pkl.gz`` (``http(s)://``, ``file://`` or a path); a ``{format: idx, url, md5}``
+entry is a base URL (or folder) holding the four gzipped MNIST idx files, each with its md5.
+The folder ends up holding either ``mnist.pkl.gz`` or those four files, verbatim, and
+``formats.read_source`` reads either into the same tensors.
+
+What each fault does:
+
+* a dropped connection, a stall longer than ``timeout_s`` (per read, not for the whole file), a
+  refused connection or an HTTP 5xx is retried with exponential backoff, and the retry resumes
+  from the bytes already received (``Range: bytes=N-``); a server that answers 200 (ignoring
+  the range) or 416 is read from byte 0 again;
+* an HTTP 4xx, a host name that does not resolve (the resolver has retried already) or an HTML
+  page where the data should be (a captive portal, a login wall) moves on to the next source;
+* every file is checked against its size and md5; one that fails after a resume is downloaded
+  once more from byte 0, in case the partial file was stale.
+
+Storage: downloads in progress are ``.part`` files (one per URL) in ``data/.raw.download/``,
+beside the output and not inside it, because DVC deletes ``data/raw`` before it reruns the
+stage and a resume needs them. A file that failed for good (wrong bytes, 4xx, HTML) is not
+kept; one cut short (a drop, a stall, a 5xx) is, for the next run to resume. Only when every
+file of a source has verified are they moved into a new folder beside ``data/raw`` that then
+takes its place by a rename, so ``data/raw`` is complete or absent, never partial. If every
+source fails, :class:`FetchError` lists one short line per source and ends with a hint for
+working offline; a full disk is one line too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import shutil
+import socket
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import requests
 from tqdm import tqdm
+from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
 
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.files import atomic_path
+from mnist_pipeline.files import FULL, OutputWriteError
+from mnist_pipeline.params import IDX_FILE_NAMES, DataParams
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16  # per network read: a dropped stream loses less than this
+COPY_CHUNK_BYTES = 1 << 20
+PICKLE_NAME = "mnist.pkl.gz"
+IDX_MAX_BYTES = 64 << 20  # the largest real idx file is 9.9 MB; more means a runaway server
+OFFLINE_HINT = ("working offline? put the path of a local copy of mnist.pkl.gz in data.mirrors, "
+                "or get the dataset from a team remote with `dvc pull data/raw`")
 
 
 class FetchError(PipelineError, RuntimeError):
@@ -43,39 +74,139 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class Expected:
-    """What the downloaded file must be; ``None`` skips that check."""
+    """What a downloaded file must be; ``None`` skips that check."""
 
     size: int | None
     md5: str | None
 
 
-def fetch_dataset(
-    sources: Iterable[str],
-    dest: str | Path,
-    expected: Expected,
-    timeout_s: float = 30.0,
-    retries: int = 3,
-    retry_backoff_s: float = 1.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """Fetch into ``dest`` from the first good source and return that source."""
-    if expected.md5 is None:
-        log.warning("data.md5 is null: the download's checksum will not be verified")
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str  # its name in the output folder
+    location: str  # URL or path
+    expected: Expected
+    max_bytes: int | None  # stop reading past this many bytes
+
+
+@dataclass(frozen=True)
+class Source:
+    label: str  # how messages name it: the file's URL, or the idx files' base URL
+    files: tuple[RemoteFile, ...]
+
+
+@dataclass(frozen=True)
+class Patience:
+    timeout_s: float = 30.0  # per connect and per read
+    retries: int = 3  # extra tries per file on retryable errors
+    backoff_s: float = 1.0  # before retry k: backoff_s * 2**k
+    sleep: Callable[[float], None] = time.sleep
+
+
+def pickle_source(location: str, expected: Expected) -> Source:
+    return Source(location, (RemoteFile(PICKLE_NAME, location, expected, expected.size),))
+
+
+def idx_source(base: str, md5: dict[str, str]) -> Source:
+    files = tuple(RemoteFile(name, _join(base, name), Expected(None, md5[name]), IDX_MAX_BYTES)
+                  for name in IDX_FILE_NAMES)
+    return Source(base, files)
+
+
+def dataset_sources(data: DataParams) -> list[Source]:
+    """``data.url``, then each mirror, as sources."""
+    expected = Expected(data.size, data.md5)
+    return [pickle_source(data.url, expected)] + [
+        pickle_source(mirror, expected) if isinstance(mirror, str)
+        else idx_source(mirror.url, mirror.md5)
+        for mirror in data.mirrors
+    ]
+
+
+def download_dir(dest: str | Path) -> Path:
+    """Where downloads into ``dest`` keep their ``.part`` files: ``data/.raw.download``."""
+    dest = Path(dest)
+    return dest.parent / f".{dest.name}.download"
+
+
+def fetch_dataset(sources: Iterable[Source], dest: str | Path,
+                  patience: Patience = Patience()) -> Source:
+    """Fill the folder ``dest`` from the first source whose every file verifies; return it."""
+    dest = Path(dest)
+    staging = download_dir(dest)
+    _remove_stale_builds(dest)
     failures = []
-    with requests.Session() as session:
+    with requests.Session() as session, _full_disk_as_error(dest):
         for source in sources:
             try:
-                with atomic_path(dest) as tmp:
-                    _fetch_with_retries(
-                        source, tmp, session, timeout_s, retries, retry_backoff_s, sleep,
-                        expected.size,
-                    )
-                    verify(tmp, expected)
-                return source
+                parts = _fetch_source(source, staging, session, patience)
             except SourceError as err:
-                log.warning("%s: %s", source, err)
-                failures.append(f"  {source}: {err}")
-    raise FetchError("could not fetch the dataset from any source:\n" + "\n".join(failures))
+                log.warning("%s: %s", source.label, err)
+                failures.append(f"  {source.label}: {err}")
+                continue
+            _install(parts, dest)
+            shutil.rmtree(staging, ignore_errors=True)
+            return source
+    with contextlib.suppress(OSError):
+        staging.rmdir()  # when no partial download is worth keeping
+    raise FetchError("could not fetch the dataset from any source:\n" + "\n".join(failures)
+                     + f"\n{OFFLINE_HINT}")
+
+
+@contextlib.contextmanager
+def _full_disk_as_error(dest: Path) -> Iterator[None]:
+    """A full disk (or quota, or file-size limit) is one line for the user, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in FULL:
+            raise
+        raise OutputWriteError(f"{dest}: could not write the download: {FULL[err.errno]}; "
+                               f"nothing was written there. Free some space and run the stage "
+                               f"again") from err
+
+
+def _fetch_source(source: Source, staging: Path, session: requests.Session,
+                  patience: Patience) -> dict[str, Path]:
+    parts = {}
+    for file in source.files:
+        try:
+            parts[file.name] = _fetch_file(file, staging, session, patience)
+        except SourceError as err:
+            if file.location == source.label:
+                raise
+            raise SourceError(f"{file.name}: {err}", err.retryable) from None
+    return parts
+
+
+def _fetch_file(file: RemoteFile, staging: Path, session: requests.Session,
+                patience: Patience) -> Path:
+    """Download (or resume, or reuse) ``file`` into its ``.part`` file and verify it."""
+    staging.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha1(file.location.encode()).hexdigest()[:8]  # a part per URL: no mixing
+    part = staging / f"{file.name}.{key}.part"
+    if file.expected.md5 is None:
+        log.warning("%s: no md5 given: its checksum will not be verified", file.location)
+    elif part.is_file() and _verifies(part, file.expected):
+        return part  # verified by an earlier run that failed on another file
+    try:
+        resumed = _with_retries(file, part, session, patience)
+        try:
+            verify(part, file.expected)
+        except SourceError as err:
+            part.unlink()
+            if not resumed:
+                raise
+            log.warning("%s: %s after resuming; downloading it again from byte 0",
+                        file.location, err)
+            _with_retries(file, part, session, patience)
+            verify(part, file.expected)
+    except SourceError as err:
+        # Failed for good (wrong bytes, 404, HTML, ...): nothing kept. Failed for now (a drop,
+        # a stall, a 5xx): the partial file stays, and the next run resumes it.
+        if not err.retryable:
+            part.unlink(missing_ok=True)
+        raise
+    return part
 
 
 def verify(path: Path, expected: Expected) -> None:
@@ -88,78 +219,234 @@ def verify(path: Path, expected: Expected) -> None:
             raise SourceError(f"md5 mismatch: got {md5}, expected {expected.md5}")
 
 
+def _verifies(path: Path, expected: Expected) -> bool:
+    try:
+        verify(path, expected)
+    except SourceError:
+        return False
+    return True
+
+
 def file_md5(path: str | Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
+        while chunk := f.read(COPY_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _fetch_with_retries(source, tmp, session, timeout_s, retries, backoff_s, sleep,
-                        size_limit) -> None:
-    for attempt in range(retries + 1):
+def _with_retries(file: RemoteFile, part: Path, session: requests.Session,
+                  patience: Patience) -> bool:
+    """Fetch ``file`` into ``part``, retrying with backoff; True if the last try resumed."""
+    for attempt in range(patience.retries + 1):
         try:
-            _fetch_once(source, tmp, session, timeout_s, size_limit)
-            return
+            return _fetch_once(file, part, session, patience.timeout_s)
         except SourceError as err:
-            if not err.retryable or attempt == retries:
+            if not err.retryable or attempt == patience.retries:
                 if attempt:
-                    raise SourceError(f"{err} (after {attempt + 1} attempts)") from err
+                    raise SourceError(f"{err} (after {attempt + 1} attempts)",
+                                      err.retryable) from err
                 raise
-            delay = backoff_s * 2**attempt
-            log.warning("%s: %s; retrying in %.1f s", source, err, delay)
-            sleep(delay)
+            delay = patience.backoff_s * 2**attempt
+            log.warning("%s: %s; retrying in %.3g s", file.location, err, delay)
+            patience.sleep(delay)
+    raise AssertionError("unreachable")
 
 
-def _fetch_once(source: str, tmp: Path, session: requests.Session, timeout_s: float,
-                size_limit: int | None) -> None:
-    scheme = urlparse(source).scheme
+def _fetch_once(file: RemoteFile, part: Path, session: requests.Session,
+                timeout_s: float) -> bool:
+    scheme = urlparse(file.location).scheme
     if scheme in ("http", "https"):
-        _download(source, tmp, session, timeout_s, size_limit)
-    elif scheme == "file":
-        _copy(Path(unquote(urlparse(source).path)), tmp)
+        return _download(file.location, part, session, timeout_s, file.max_bytes)
+    if scheme == "file":
+        _copy(Path(unquote(urlparse(file.location).path)), part)
     elif len(scheme) <= 1:  # a plain path ("" on POSIX, a drive letter on Windows)
-        _copy(Path(source), tmp)
+        _copy(Path(file.location), part)
     else:
         raise SourceError(f"unsupported scheme {scheme!r}: use http(s)://, file:// or a path")
+    return False
 
 
-def _download(url: str, tmp: Path, session: requests.Session, timeout_s: float,
-              size_limit: int | None) -> None:
+def _download(url: str, part: Path, session: requests.Session, timeout_s: float,
+              max_bytes: int | None) -> bool:
+    """Append the rest of ``url`` to ``part`` (all of it if the server will not resume)."""
     try:
-        with session.get(url, stream=True, timeout=timeout_s) as response:
+        response, offset = _request(url, part, session, timeout_s)
+        with response:
             if response.status_code >= 500:
                 raise SourceError(f"HTTP {response.status_code}", retryable=True)
             if response.status_code >= 400:
                 raise SourceError(f"HTTP {response.status_code}")
+            chunks = response.iter_content(CHUNK_BYTES)
+            first = next(chunks, b"")
+            _refuse_html(response.headers.get("Content-Type", ""), first)
             length = response.headers.get("Content-Length", "")
-            total = int(length) if length.isdigit() else None
-            with open(tmp, "wb") as out, _progress(url, total) as bar:
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-                    if size_limit is not None and out.tell() > size_limit:
-                        # A server sending more than the file's size must not fill the disk.
-                        raise SourceError(f"more than the expected {size_limit} bytes")
-    except (requests.ConnectionError, requests.Timeout) as err:
-        raise SourceError(f"{type(err).__name__}: {err}", retryable=True) from err
-    except requests.exceptions.ChunkedEncodingError as err:
-        raise SourceError(f"connection dropped mid-download: {err}", retryable=True) from err
+            total = offset + int(length) if length.isdigit() else None
+            _write(part, offset, _chain(first, chunks), max_bytes, url, total)
+        return offset > 0
     except requests.RequestException as err:
-        raise SourceError(f"{type(err).__name__}: {err}") from err
+        reason, retryable = network_reason(err, timeout_s)
+        raise SourceError(reason, retryable) from err
 
 
-def _copy(path: Path, tmp: Path) -> None:
+def _request(url: str, part: Path, session: requests.Session,
+             timeout_s: float) -> tuple[requests.Response, int]:
+    """GET ``url``, resuming after the bytes ``part`` holds; return the response and its offset.
+
+    The offset is 0 when the server sends the whole file instead (it ignored the range, or
+    refused it with 416 and was asked again without one).
+    """
+    offset = part.stat().st_size if part.is_file() else 0
+    if not offset:
+        return session.get(url, stream=True, timeout=timeout_s), 0
+    response = session.get(url, stream=True, timeout=timeout_s,
+                           headers={"Range": f"bytes={offset}-"})
+    if response.status_code == 206 and _range_start(response) == offset:
+        log.info("%s: resuming after %d bytes", url, offset)
+        return response, offset
+    if response.status_code not in (206, 416):
+        if response.status_code == 200:
+            log.info("%s: the server ignored the range; reading from byte 0", url)
+        return response, 0
+    response.close()
+    log.warning("%s: the server would not resume at byte %d (HTTP %d); reading from byte 0",
+                url, offset, response.status_code)
+    return session.get(url, stream=True, timeout=timeout_s), 0
+
+
+def _range_start(response: requests.Response) -> int | None:
+    # "bytes 524288-1023999/1024000"
+    unit, _, rest = response.headers.get("Content-Range", "").partition(" ")
+    start = rest.partition("-")[0]
+    return int(start) if unit == "bytes" and start.isdigit() else None
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _write(part: Path, offset: int, chunks: Iterator[bytes], max_bytes: int | None,
+           label: str, total: int | None) -> None:
+    with open(part, "ab" if offset else "wb") as out, _progress(label, total) as bar:
+        bar.update(offset)
+        for chunk in chunks:
+            out.write(chunk)
+            bar.update(len(chunk))
+            if max_bytes is not None and out.tell() > max_bytes:
+                # A server sending more than the file's size must not fill the disk.
+                raise SourceError(f"more than the expected {max_bytes} bytes")
+
+
+def _refuse_html(content_type: str, first: bytes) -> None:
+    """A captive portal, an error page or a login wall answers 200 with HTML: say so."""
+    start = first.lstrip()[:9].lower()
+    if "text/html" in content_type.lower() or start.startswith((b"<!doctype", b"<html")):
+        raise SourceError(f"got an HTML page ({content_type or 'no Content-Type'}) "
+                          f"starting {printable(first)!r}")
+
+
+def printable(data: bytes, limit: int = 60) -> str:
+    """The start of ``data`` as one line of printable text, for messages."""
+    text = " ".join(data[: limit * 4].decode("utf-8", "replace").split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def network_reason(err: requests.RequestException, timeout_s: float) -> tuple[str, bool]:
+    """One short line for what went wrong on the network, and whether a retry might help."""
+    causes = list(_causes(err))
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return "cannot reach host (name resolution failed)", False
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "cannot reach host (connection refused)", True
+    if any(isinstance(c, (ConnectTimeoutError, requests.ConnectTimeout)) for c in causes):
+        return f"cannot reach host (timed out after {timeout_s:g} s)", True
+    if any(isinstance(c, (ReadTimeoutError, requests.ReadTimeout)) for c in causes):
+        return f"timed out (no data for {timeout_s:g} s)", True
+    if any(isinstance(c, (ProtocolError, requests.exceptions.ChunkedEncodingError))
+           for c in causes):
+        return "connection dropped mid-download", True
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS error (a proxy or a wrong clock?)", False
+    detail = (str(err).splitlines() or [""])[0][:120]
+    return f"{type(err).__name__}: {detail}", isinstance(err, requests.ConnectionError)
+
+
+def _causes(err: BaseException) -> Iterator[BaseException]:
+    """``err`` and everything it wraps: causes, contexts, urllib3's ``reason``, exception args."""
+    seen, stack = set(), [err]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None),
+                   *current.args]
+        stack.extend(w for w in wrapped if isinstance(w, BaseException))
+
+
+def _copy(path: Path, part: Path) -> None:
     if not path.is_file():
         raise SourceError("no such file")
     try:
-        with open(path, "rb") as src, open(tmp, "wb") as out, _progress(str(path), None) as bar:
-            while chunk := src.read(CHUNK_BYTES):
+        with open(path, "rb") as src, open(part, "wb") as out, \
+                _progress(str(path), path.stat().st_size) as bar:
+            while chunk := src.read(COPY_CHUNK_BYTES):
                 out.write(chunk)
                 bar.update(len(chunk))
     except OSError as err:
+        if err.errno in FULL:
+            raise  # the disk, not this source: trying others would not help
         raise SourceError(f"{type(err).__name__}: {err}") from err
+
+
+def _install(parts: dict[str, Path], dest: Path) -> None:
+    """Move verified files into a new folder that then replaces ``dest`` by a rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        for name, part in parts.items():
+            os.replace(part, building / name)
+        # mkdtemp makes the folder private (0700); outputs get the usual umask-based mode.
+        os.chmod(building, 0o777 & ~_umask())
+        if dest.exists() or dest.is_symlink():
+            # rename() cannot replace a non-empty folder: move the old one aside first.
+            aside = building.with_name(building.name + ".old")
+            os.replace(dest, aside)
+            os.replace(building, dest)
+            _remove(aside)
+        else:
+            os.replace(building, dest)
+    finally:
+        if building.exists():
+            shutil.rmtree(building)
+
+
+def _remove_stale_builds(dest: Path) -> None:
+    """Folders a killed run left beside ``dest`` (``.raw.*.tmp``, ``.raw.*.tmp.old``)."""
+    for stale in dest.parent.glob(f".{dest.name}.*.tmp*"):
+        _remove(stale)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _join(base: str, name: str) -> str:
+    if "://" in base:
+        return base.rstrip("/") + "/" + name
+    return str(Path(base) / name)
 
 
 def _progress(label: str, total: int | None) -> tqdm:

@@ -9,17 +9,28 @@ Two sources give the same result:
 * the four MNIST idx files (``train-images-idx3-ubyte.gz`` ...): big-endian headers with magic
   2051 (images) and 2049 (labels). Pixels become ``pixel / 256`` and the last 10,000 training
   images become the validation split, which is exactly how ``mnist.pkl.gz`` was made.
+
+The fetch stage's folder holds one or the other; :func:`read_source` takes that folder, the
+pickle itself or a folder of idx files. A broken file fails with one line naming it and what
+was expected: not gzip, a truncated gzip, a gzip of something other than a pickle, a pickle of
+the wrong structure, an idx file with the wrong magic or a header asking for more data than
+the file can hold (checked before anything that large is read or allocated).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import math
+import pickle
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.safe_unpickle import NumpyOnlyUnpickler
 from mnist_pipeline.safe_unpickle import UnsafePickleError as UnsafePickleError  # re-exported
 
@@ -35,6 +46,13 @@ IDX_FILES = {
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 VALID_SIZE = 10_000
+PICKLE_NAME = "mnist.pkl.gz"
+GZIP_MAX_RATIO = 1032  # deflate expands at most ~1032:1, so a header can be checked up front
+READ_CHUNK_BYTES = 1 << 20
+# What a file that is not a pickle makes the unpickler raise, depending on its first bytes.
+NOT_A_PICKLE = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+                OverflowError)
+
 
 class DatasetFormatError(PipelineError, ValueError):
     """The source file parsed but does not hold MNIST-shaped data."""
@@ -47,22 +65,40 @@ class Split:
 
 
 def read_source(path: str | Path, valid_size: int = VALID_SIZE) -> dict[str, Split]:
-    """Read ``mnist.pkl.gz`` (a file) or a folder of the four idx files, validated.
+    """Read ``mnist.pkl.gz``, or a folder holding it or the four idx files, validated.
 
-    ``valid_size`` applies to idx sources only: that many images from the end of the idx
-    training set become the validation split.
+    A folder holding both is read as the pickle. ``valid_size`` applies to idx sources only:
+    that many images from the end of the idx training set become the validation split.
     """
     path = Path(path)
-    splits = read_idx_folder(path, valid_size) if path.is_dir() else read_pickle(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: missing; run the fetch stage first")
+    if path.is_dir() and (path / PICKLE_NAME).is_file():
+        path = path / PICKLE_NAME
+    if not path.is_dir():
+        splits = read_pickle(path)
+    elif any((path / name).exists() for name in IDX_FILES.values()):
+        splits = read_idx_folder(path, valid_size)
+    else:
+        raise DatasetFormatError(f"{path}: expected {PICKLE_NAME} or the four MNIST idx files "
+                                 f"({', '.join(IDX_FILES.values())}) in this folder; it has "
+                                 f"neither")
     validate(splits, str(path))
     return splits
 
 
 def read_pickle(path: str | Path) -> dict[str, Split]:
-    with gzip.open(path, "rb") as f:
-        data = NumpyOnlyUnpickler(f, encoding="latin-1").load()
+    with _GzipStream(path) as f:
+        try:
+            data = NumpyOnlyUnpickler(f, encoding="latin-1").load()
+        except PipelineError:
+            raise  # gzip's errors (named by _GzipStream) and refused globals
+        except NOT_A_PICKLE as err:
+            raise DatasetFormatError(f"{path}: expected a pickle of numpy arrays inside the gzip; "
+                                     f"unpickling failed: {_one_line(err)}") from None
     if not (isinstance(data, tuple) and len(data) == 3):
-        raise DatasetFormatError(f"{path}: expected a tuple of 3 (x, y) splits: {SPLITS}")
+        raise DatasetFormatError(f"{path}: expected a tuple of 3 (x, y) splits {SPLITS}, got "
+                                 f"{_describe(data)}")
     splits = {}
     for name, pair in zip(SPLITS, data, strict=True):
         if not (isinstance(pair, tuple) and len(pair) == 2):
@@ -93,24 +129,111 @@ def read_idx_folder(folder: Path, valid_size: int = VALID_SIZE) -> dict[str, Spl
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor`` does)."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        raise DatasetFormatError(f"{path}: too short for an idx header")
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise DatasetFormatError(f"{path}: magic number {found}, expected {magic}")
-    ndim = data[3]
-    dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(np.int64)
-    if magic == IDX_IMAGES_MAGIC and (ndim != 3 or tuple(dims[1:]) != (28, 28)):
-        raise DatasetFormatError(f"{path}: expected N x 28 x 28 images, got {tuple(dims)}")
-    if magic == IDX_LABELS_MAGIC and ndim != 1:
-        raise DatasetFormatError(f"{path}: expected a 1-D label list, got {tuple(dims)}")
-    offset = 4 * (ndim + 1)
-    if len(data) - offset != int(np.prod(dims)):
-        raise DatasetFormatError(f"{path}: header says {tuple(dims)} but the data size differs")
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(tuple(dims))
+    """Parse one gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor`` does).
+
+    The header is read and checked first: a header asking for more bytes than the gzip file
+    could hold is refused before any of them is read, and the data is read in chunks, so
+    memory grows with what the file really holds, never with what its header claims.
+    """
+    with _GzipStream(path) as f:
+        head = f.read(4)
+        if len(head) < 4:
+            raise DatasetFormatError(f"{path}: too short for an idx header")
+        found = int.from_bytes(head, "big")
+        if found != magic:
+            kind = "images" if magic == IDX_IMAGES_MAGIC else "labels"
+            raise DatasetFormatError(f"{path}: magic number {found}, expected {magic} "
+                                     f"(MNIST idx {kind})")
+        ndim = head[3]  # part of the magic: 3 for images, 1 for labels
+        raw_dims = f.read(4 * ndim)
+        if len(raw_dims) != 4 * ndim:
+            raise DatasetFormatError(f"{path}: the idx header ends early")
+        dims = tuple(int.from_bytes(raw_dims[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
+        if magic == IDX_IMAGES_MAGIC and dims[1:] != (28, 28):
+            raise DatasetFormatError(f"{path}: expected N x 28 x 28 images, got {dims}")
+        size = math.prod(dims)
+        _check_plausible(path, dims, size)
+        data = _read_at_most(f, size + 1)
+    if len(data) != size:
+        raise DatasetFormatError(f"{path}: header says {dims} ({size} bytes of data) but the "
+                                 f"file holds {'more' if len(data) > size else len(data)}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _check_plausible(path: Path, dims: tuple[int, ...], size: int) -> None:
+    compressed = path.stat().st_size
+    if size > compressed * GZIP_MAX_RATIO:
+        raise DatasetFormatError(
+            f"{path}: header asks for {' x '.join(map(str, dims))} = {size} bytes, more than a "
+            f"{compressed}-byte gzip file can hold; expected a real MNIST idx file")
+
+
+def _read_at_most(f: _GzipStream, limit: int) -> bytearray:
+    data = bytearray()
+    while len(data) < limit:
+        chunk = f.read(min(READ_CHUNK_BYTES, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class _GzipStream:
+    """A gzip file's decompressed bytes whose read errors become one-line messages naming it.
+
+    Kept apart from the unpickler's errors on purpose: gzip reports a truncated file as
+    ``EOFError``, as the unpickler reports a pickle that ends early.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MissingInputError(f"{self.path}: missing")
+        self._file = gzip.open(self.path, "rb")  # noqa: SIM115 - closed by __exit__
+
+    def read(self, size: int = -1) -> bytes:
+        with self._named_errors():
+            return self._file.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        with self._named_errors():
+            return self._file.readline(size)
+
+    def readinto(self, buffer) -> int:
+        with self._named_errors():
+            return self._file.readinto(buffer)
+
+    def __enter__(self) -> _GzipStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except EOFError:
+            raise DatasetFormatError(f"{self.path}: truncated: the gzip data ends before its "
+                                     f"end marker (download it again)") from None
+        except (gzip.BadGzipFile, zlib.error) as err:
+            with open(self.path, "rb") as f:
+                start = f.read(8)
+            if not start.startswith(b"\x1f\x8b"):
+                raise DatasetFormatError(f"{self.path}: expected a gzip file (starting 1f 8b), "
+                                         f"got one starting {start!r}") from None
+            raise DatasetFormatError(f"{self.path}: corrupt gzip data: {_one_line(err)}") from None
+
+
+def _one_line(err: BaseException, limit: int = 120) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__name__}"
 
 
 def _scale(images: np.ndarray) -> np.ndarray:

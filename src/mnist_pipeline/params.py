@@ -30,6 +30,10 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 ENDPOINT_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
 REQUIRED = object()
+# The four MNIST idx files (formats.IDX_FILES, named here too so that the fetch stage needs no
+# numpy); an idx mirror gives each one's md5.
+IDX_FILE_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
 class ParamsError(PipelineError, ValueError):
@@ -37,9 +41,17 @@ class ParamsError(PipelineError, ValueError):
 
 
 @dataclass(frozen=True)
+class IdxMirror:
+    """A base URL (or folder) holding the four MNIST idx .gz files, with each one's md5."""
+
+    url: str
+    md5: dict[str, str]
+
+
+@dataclass(frozen=True)
 class DataParams:
     url: str
-    mirrors: tuple[str, ...]
+    mirrors: tuple[str | IdxMirror, ...]  # a string: a URL or path of mnist.pkl.gz
     md5: str | None
     size: int | None
     timeout_s: float
@@ -110,9 +122,7 @@ MODEL_RULES = {
 RULES: dict[str, dict[str, Rule]] = {
     "data": {
         "url": Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-        "mirrors": Rule(lambda v: v is None or (isinstance(v, list)
-                                                and all(isinstance(m, str) and m for m in v)),
-                        "a list of URLs or paths", []),
+        "mirrors": Rule(lambda v: v is None or isinstance(v, list), "a list of mirrors", []),
         "md5": Rule(lambda v: v is None or (isinstance(v, str) and bool(MD5_PATTERN.match(v))),
                     "32 lowercase hex digits, or null to skip the check", None),
         "size": Rule(lambda v: v is None or (_is_int(v) and v > 0),
@@ -134,6 +144,13 @@ RULES: dict[str, dict[str, Rule]] = {
     },
 }
 
+MIRROR_EXPECTED = "a URL or path of mnist.pkl.gz, or a mapping {format: idx, url, md5}"
+IDX_MIRROR_RULES = {
+    "format": Rule(lambda v: v == "idx", "'idx' (the four MNIST idx .gz files under url)"),
+    "url": Rule(lambda v: isinstance(v, str) and bool(v), "a non-empty base URL or folder"),
+    "md5": Rule(lambda v: isinstance(v, dict), "a mapping of each idx file name to its md5"),
+}
+
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     with open(path, encoding="utf-8") as f:
@@ -144,7 +161,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 def parse_params(raw: dict[str, Any]) -> Params:
     _no_unknown_keys(raw, ("data", "train", "models"), "")
     data = _section(_mapping(raw.get("data"), "data"), RULES["data"], "data.")
-    data["mirrors"] = tuple(data["mirrors"] or ())
+    data["mirrors"] = _parse_mirrors(data["mirrors"] or [])
     train = TrainParams(**_section(_mapping(raw.get("train"), "train"), RULES["train"], "train."))
     if train.bs % train.nproc:
         raise ParamsError(f"train.bs: got {train.bs}, expected a multiple of train.nproc "
@@ -167,6 +184,30 @@ def _parse_models(raw: dict[str, Any]) -> dict[str, ModelParams]:
                  "0 (the manual update has no momentum)")
         models[name] = ModelParams(float(values["lr"]), float(values["momentum"]))
     return models
+
+
+def _parse_mirrors(entries: list[Any]) -> tuple[str | IdxMirror, ...]:
+    mirrors: list[str | IdxMirror] = []
+    for i, entry in enumerate(entries):
+        where = f"data.mirrors[{i}]"
+        if isinstance(entry, str) and entry:
+            mirrors.append(entry)
+        elif isinstance(entry, dict):
+            values = _section(entry, IDX_MIRROR_RULES, f"{where}.")
+            mirrors.append(IdxMirror(values["url"], _parse_idx_md5(values["md5"], f"{where}.md5")))
+        else:
+            _bad(where, entry, MIRROR_EXPECTED)
+    return tuple(mirrors)
+
+
+def _parse_idx_md5(raw: dict[Any, Any], where: str) -> dict[str, str]:
+    _no_unknown_keys(raw, IDX_FILE_NAMES, f"{where}.")
+    for name in IDX_FILE_NAMES:
+        if name not in raw:
+            raise ParamsError(f"{where}.{name}: missing (each idx file needs its md5)")
+        if not (isinstance(raw[name], str) and MD5_PATTERN.match(raw[name])):
+            _bad(f"{where}.{name}", raw[name], "32 lowercase hex digits")
+    return {name: raw[name] for name in IDX_FILE_NAMES}
 
 
 def _section(raw: dict[str, Any], rules: dict[str, Rule], prefix: str) -> dict[str, Any]:
