@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One prepared GPU check: the train and evaluate stages with train.device=cuda on full-size
-# generated data, then the train benchmark on cuda. Needs torch with CUDA, numpy, pyyaml,
-# safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
+# generated data (train evaluates in the same process, so CUDA starts once per model), then
+# the train benchmark on cuda, the fixed cost per stage and, when dvc is installed, the whole
+# job against the tutorial's code as one process on the same GPU. Needs torch with CUDA,
+# numpy, pyyaml, safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
@@ -33,3 +35,8 @@ for m in scratch logistic cnn sequential adaptive; do
 done 2>&1 | tee "$out/gpu_stages.txt"
 python3 benchmarks/bench_train.py --device cuda --epochs 3 --json "$out/gpu_bench_train.json" \
   2>&1 | tee "$out/gpu_bench_train.txt"
+python3 -c "import time, torch; t = time.perf_counter(); torch.ones(1, device='cuda'); \
+print('CUDA start-up', round(time.perf_counter() - t, 2), 's')" | tee "$out/gpu_cuda_start.txt"
+if command -v dvc >/dev/null 2>&1; then
+  python3 benchmarks/bench_job.py --device cuda --runs 1 2>&1 | tee "$out/gpu_bench_job.txt"
+fi

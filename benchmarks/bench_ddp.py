@@ -1,0 +1,122 @@
+"""Epoch time with one process vs two ranks (torchrun + gloo), and the cost of one all-reduce.
+
+The same training loop (``fit`` with the ranks' batch slices and, for two ranks, DDP with the
+share-weighted gradient sum) on MNIST-sized generated data, run as the train stage runs it: one
+process with torch's default threads, then ``torchrun --standalone --nproc-per-node 2`` (each
+rank gets ``OMP_NUM_THREADS=1``, torchrun's default). Rank 0 prints each epoch's time and, after
+training, the time of one all-reduce of a buffer as large as the model's gradients: what every
+step pays on top of its math with two ranks.
+
+    python benchmarks/bench_ddp.py [--models cnn logistic] [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from common import ROOT, dataset, machine, median
+
+
+def worker(name: str, epochs: int, out: str) -> None:
+    """One rank (or the only process): train ``name`` for ``epochs`` epochs, time them."""
+    import torch
+
+    from mnist_pipeline.batches import get_data
+    from mnist_pipeline.distributed import (
+        connect,
+        data_parallel,
+        disconnect,
+        ranks_from_environment,
+    )
+    from mnist_pipeline.models import get_model, variant
+    from mnist_pipeline.tensors import load_split
+    from mnist_pipeline.training import fit
+
+    ranks = ranks_from_environment()
+    device = torch.device("cpu")
+    connect(ranks, device)
+    _, tensors = dataset()
+    train, valid = load_split(tensors, "train"), load_split(tensors, "valid")
+    spec = variant(name)
+    torch.manual_seed(0)
+    shuffle = torch.Generator().manual_seed(0)
+    train_dl, valid_dl = map(spec.loader, get_data(train, valid, 64, shuffle, ranks.rank,
+                                                   ranks.world))
+    lr, momentum = (0.5, 0.0) if name in ("scratch", "logistic") else (0.1, 0.9)
+    model, opt = get_model(name, lr, momentum, device)
+    if ranks.world > 1:
+        if spec.manual_update:
+            opt.average = lambda grads: ranks.weighted_sum_(grads, train_dl.share)
+        else:
+            model = data_parallel(model, ranks, train_dl)
+    marks = [time.perf_counter()]
+    fit(epochs, model, spec.loss_func, opt, train_dl, valid_dl, ranks=ranks,
+        on_epoch_end=lambda history: marks.append(time.perf_counter()))
+    epoch_s = [after - before for before, after in zip(marks, marks[1:], strict=False)]
+
+    allreduce_us = None
+    if ranks.world > 1:
+        numel = sum(p.numel() for p in model.parameters())
+        buffer = torch.zeros(numel)
+        for _ in range(20):
+            torch.distributed.all_reduce(buffer)
+        start = time.perf_counter()
+        for _ in range(200):
+            torch.distributed.all_reduce(buffer)
+        allreduce_us = (time.perf_counter() - start) / 200 * 1e6
+    if ranks.is_main:
+        with open(out, "w") as f:
+            json.dump({"epoch_s": epoch_s, "allreduce_us": allreduce_us,
+                       "steps": len(train_dl), "threads": torch.get_num_threads()}, f)
+    disconnect(ranks)
+
+
+def launch(name: str, epochs: int, nproc: int, out: str) -> dict:
+    script = [str(ROOT / "benchmarks" / "bench_ddp.py"), "--worker", name, "--epochs",
+              str(epochs), "--out", out]
+    if nproc == 1:
+        command = [sys.executable, *script]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc-per-node={nproc}", *script]
+    subprocess.run(command, check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    with open(out) as f:
+        return json.load(f)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["cnn", "logistic"])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.epochs, args.out)
+        return
+
+    dataset()  # written once, before any timing
+    print(f"epoch time, median of {args.epochs} epochs; {machine()}")
+    print(f"{'model':<10}{'1 process s':>12}{'2 ranks s':>11}{'ratio':>8}"
+          f"{'all-reduce us':>15}{'x steps = s':>13}")
+    out = str(ROOT / "benchmarks" / "out" / "ddp.json")
+    for name in args.models:
+        one = launch(name, args.epochs, 1, out)
+        two = launch(name, args.epochs, 2, out)
+        one_s, two_s = median(one["epoch_s"]), median(two["epoch_s"])
+        comm_s = two["allreduce_us"] * two["steps"] / 1e6
+        print(f"{name:<10}{one_s:>12.2f}{two_s:>11.2f}{one_s / two_s:>7.2f}x"
+              f"{two['allreduce_us']:>15.0f}{comm_s:>13.2f}", flush=True)
+    print("1 process uses torch's default threads (one per core); each of 2 ranks gets 1 "
+          "thread (torchrun's OMP_NUM_THREADS=1). 'x steps' is the all-reduce cost of an "
+          "epoch's steps.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The train stage's launcher: torchrun's command line, and the checks made before any work."""
+
+import pytest
+
+from mnist_pipeline.launch import LaunchError, check_devices, torchrun_args
+from mnist_pipeline.params import TrainParams
+
+
+def train(**changes) -> TrainParams:
+    return TrainParams(**{"seed": 0, "device": "cuda", "bs": 64, "epochs": 2, **changes})
+
+
+def test_one_node_uses_a_standalone_rendezvous_on_a_free_port():
+    assert torchrun_args(train(nproc=2), 0, ["stages/train.py", "cnn"]) == [
+        "--nproc-per-node=2", "--standalone", "stages/train.py", "cnn"]
+
+
+def test_several_nodes_meet_at_node_0_with_their_node_rank():
+    args = torchrun_args(train(nproc=4, nnodes=2, master="node0.example:29400"), 1, ["s.py"])
+    assert args == ["--nproc-per-node=4", "--nnodes=2", "--node-rank=1",
+                    "--master-addr=node0.example", "--master-port=29400", "s.py"]
+    ipv6 = torchrun_args(train(nnodes=2, master="[fd00::1]:29400"), 0, [])
+    assert "--master-addr=fd00::1" in ipv6
+
+
+def test_more_ranks_than_gpus_is_refused_before_any_work():
+    with pytest.raises(LaunchError, match="train.nproc is 4 but this node has 2 CUDA device"):
+        check_devices(train(nproc=4), cuda_devices=2)
+    check_devices(train(nproc=2), cuda_devices=2)
+
+
+def test_auto_without_gpus_runs_the_ranks_on_the_cpu_and_cpu_never_asks_torch():
+    check_devices(train(device="auto", nproc=8), cuda_devices=0)
+    check_devices(train(device="cpu", nproc=8))  # no cuda_devices: would import torch if asked
+
+
+def test_one_gpu_per_rank_so_a_numbered_gpu_is_refused_for_several_ranks():
+    with pytest.raises(LaunchError, match="each rank takes its own GPU"):
+        check_devices(train(device="cuda:1", nproc=2), cuda_devices=4)
+    with pytest.raises(LaunchError, match="not mps"):
+        check_devices(train(device="mps", nproc=2))
