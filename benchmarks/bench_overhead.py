@@ -135,7 +135,7 @@ def noop_repro_seconds(tmp: Path) -> float:
     params["train"]["epochs"] = 1
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    subprocess.run(["dvc", "repro", "-q"], cwd=project, check=True)
+    subprocess.run(["dvc", "repro", "-q"], cwd=project, check=True, capture_output=True)
     return median([timed(["dvc", "repro"], project)[0] for _ in range(3)])
 
 

@@ -15,6 +15,7 @@ join with ``--node-rank N`` (see the README).
 
 import argparse
 import logging
+import os
 import sys
 
 from mnist_pipeline.cli import run_stage, stop_on_signals, stop_with_parent
@@ -46,13 +47,14 @@ def main() -> None:
     stop_on_signals()
 
     from mnist_pipeline.checkpoints import Checkpoint, DataDigest, run_key
+
+    # Hashed on another core while torch imports: rank 0's checkpoint key needs it.
+    digest = DataDigest(args.tensors) if os.environ.get("RANK", "0") == "0" else None
+
+    from mnist_pipeline import dynamo_stand_in
     from mnist_pipeline.distributed import disconnect, ranks_from_environment
 
     ranks = ranks_from_environment()
-    # Hashed on another core while torch imports: the checkpoint's key needs it.
-    digest = DataDigest(args.tensors) if ranks.is_main else None
-
-    from mnist_pipeline import dynamo_stand_in
 
     dynamo_stand_in.install()  # optim.SGD without importing the compiler: ~2 s saved
     import torch
