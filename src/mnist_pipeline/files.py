@@ -39,7 +39,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     # mkstemp makes the file private (0600); outputs get the usual umask-based mode, so a team
     # sharing a cache or a folder can read them.
-    os.chmod(tmp, 0o666 & ~_umask())
+    os.chmod(tmp, 0o666 & ~umask())
     try:
         yield tmp
         os.replace(tmp, dest)
@@ -52,7 +52,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
