@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mnist_pipeline.files import atomic_path
-from mnist_pipeline.formats import SPLITS
+from mnist_pipeline.registry import SPLITS
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from mnist_pipeline.batches import Batch, TensorBatches
-from mnist_pipeline.formats import CLASSES
 from mnist_pipeline.models import Variant
+from mnist_pipeline.registry import CLASSES
 from mnist_pipeline.training import predict, score
 
 DIGITS = 6  # metrics are rounded so files stay readable and diffs show real changes

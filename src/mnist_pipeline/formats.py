@@ -31,12 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.errors import MissingInputError, PipelineError
+from mnist_pipeline.registry import CLASSES, SPLITS  # noqa: F401 - re-exported
 from mnist_pipeline.safe_unpickle import NumpyOnlyUnpickler
 from mnist_pipeline.safe_unpickle import UnsafePickleError as UnsafePickleError  # re-exported
 
-SPLITS = ("train", "valid", "test")
 PIXELS = 28 * 28
-CLASSES = 10
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",

@@ -1,12 +1,15 @@
-"""The names of the model variants, in the tutorial's order.
+"""The names everything shares: the model variants, in the tutorial's order, and the splits.
 
-Kept apart from ``models`` (which builds them) so that reading and validating params, and the
-stages that need no torch, never pay for importing it.
+Kept apart from ``models`` (which builds them) and ``formats`` (which reads the source files),
+so that reading params, the stages that need no torch, and the train stage's dependencies in
+``dvc.yaml`` stay small: training does not depend on the unpickler's code.
 """
 
 from mnist_pipeline.errors import PipelineError
 
 VARIANT_NAMES = ("scratch", "logistic", "cnn", "sequential", "adaptive")
+SPLITS = ("train", "valid", "test")
+CLASSES = 10
 
 
 class UnknownModelError(PipelineError, ValueError):

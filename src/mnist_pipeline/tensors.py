@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mnist_pipeline.errors import MissingInputError, PipelineError
 from mnist_pipeline.files import atomic_path
-from mnist_pipeline.formats import SPLITS, Split
+from mnist_pipeline.registry import SPLITS
+
+if TYPE_CHECKING:  # formats reads the source files: the train stage has no need of it
+    from mnist_pipeline.formats import Split
 
 
 def split_path(folder: str | Path, split: str) -> Path:
