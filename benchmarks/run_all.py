@@ -1,4 +1,4 @@
-"""Run every benchmark in turn (train speed, convert, memory, overhead, growth).
+"""Run every benchmark in turn (whole job, train speed, convert, memory, overhead, ranks, growth).
 
     python benchmarks/run_all.py      # or: make bench
 
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["bench_train.py", "bench_convert.py", "bench_memory.py", "bench_overhead.py",
-           "bench_growth.py"]
+SCRIPTS = ["bench_job.py", "bench_train.py", "bench_convert.py", "bench_memory.py",
+           "bench_overhead.py", "bench_ddp.py", "bench_growth.py"]
 
 if __name__ == "__main__":
     for script in SCRIPTS:

@@ -14,8 +14,6 @@ join with ``--node-rank N`` (see the README).
 """
 
 import argparse
-import logging
-import os
 import sys
 
 from mnist_pipeline.cli import run_stage, stop_on_signals, stop_with_parent
@@ -23,10 +21,9 @@ from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.launch import check_devices, run_ranks, under_torchrun
 from mnist_pipeline.params import check_variant_name, load_params
 
-log = logging.getLogger("train")
-
 
 def main() -> None:
+    stop_with_parent()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="the variant to train (see params.yaml: models)")
     parser.add_argument("tensors", help="folder written by the convert stage")
@@ -39,55 +36,14 @@ def main() -> None:
     check_variant_name(args.model)
     params = load_params(args.params)
     setup = params.train
-    stop_with_parent()
     if setup.nproc * setup.nnodes > 1 and not under_torchrun():
         check_node_rank(args.node_rank, setup.nnodes)
         check_devices(setup)
         sys.exit(run_ranks(setup, args.node_rank, [__file__, *sys.argv[1:]]))
     stop_on_signals()
+    from mnist_pipeline.train_stage import train_and_save  # imports torch only inside
 
-    from mnist_pipeline.checkpoints import Checkpoint, DataDigest, run_key
-
-    # Hashed on another core while torch imports: rank 0's checkpoint key needs it.
-    digest = DataDigest(args.tensors) if os.environ.get("RANK", "0") == "0" else None
-
-    from mnist_pipeline import dynamo_stand_in
-    from mnist_pipeline.distributed import disconnect, ranks_from_environment
-
-    ranks = ranks_from_environment()
-
-    dynamo_stand_in.install()  # optim.SGD without importing the compiler: ~2 s saved
-    import torch
-
-    from mnist_pipeline.trainer import train_variant
-    from mnist_pipeline.training import DivergenceError, TrainingInterrupted
-    from mnist_pipeline.weights import save_weights
-
-    hyper = params.model(args.model)
-    inputs = {"model": args.model, "train": [setup.seed, setup.device, setup.bs, setup.epochs],
-              "lr": hyper.lr, "momentum": hyper.momentum, "ranks": ranks.world,
-              "torch": torch.__version__, "threads": torch.get_num_threads()}
-    checkpoint = (Checkpoint(args.model, lambda: run_key(inputs, digest))
-                  if ranks.is_main else None)
-    try:
-        result = train_variant(args.model, params, args.tensors, checkpoint, ranks)
-    except TrainingInterrupted as stop:
-        if checkpoint is not None:
-            if checkpoint.saved_epoch:
-                log.warning("%s; epochs 1-%d are saved in %s: run `dvc repro` again to resume",
-                            stop, checkpoint.saved_epoch, checkpoint.path)
-            else:
-                log.warning("%s, before the first checkpoint", stop)
-        raise
-    except DivergenceError as err:
-        if checkpoint is not None:
-            checkpoint.remove()
-        raise PipelineError(f"{err}; no model written. Lower models.{args.model}.lr "
-                            f"(now {hyper.lr}) and run again") from None
-    if ranks.is_main:
-        save_weights(args.weights, result.model, result.metadata)
-        checkpoint.remove()
-    disconnect(ranks)
+    train_and_save(args.model, params, args.tensors, args.weights)
 
 
 def check_node_rank(node_rank: int, nnodes: int) -> None:

@@ -59,6 +59,7 @@ def test_project_params_parse_to_the_tutorial_defaults():
         ("train.nproc", 0),
         ("train.nnodes", 1.5),
         ("train.master", "node0"),
+        ("train.master", "node0:70000"),
     ],
 )
 def test_bad_value_names_key_and_value(key, value):
@@ -119,9 +120,13 @@ def test_a_misspelt_key_gets_a_did_you_mean(section, wrong, right):
 
 def test_batch_size_must_split_evenly_across_ranks():
     with pytest.raises(ParamsError, match=r"train\.bs: got 64, expected a multiple of "
-                                          r"train\.nproc \(3\)"):
+                                          r"train\.nproc x train\.nnodes \(3\)"):
         parse_params(with_change("train.nproc", 3))
     assert parse_params(with_change("train.nproc", 4)).train.nproc == 4
+    raw = with_change("train.nproc", 4)
+    raw["train"]["nnodes"] = 3  # 12 ranks
+    with pytest.raises(ParamsError, match=r"\(12\)"):
+        parse_params(raw)
 
 
 def test_ranks_default_to_one_process_when_absent():

@@ -71,11 +71,12 @@ def test_an_unreadable_checkpoint_is_never_resumed(tmp_path):
     assert checkpoint.load() is None and not checkpoint.path.exists()
 
 
-def test_run_key_follows_params_and_data(tensors, tmp_path):
+def test_run_key_follows_params_code_and_data(tensors, tmp_path):
     base = {"model": "cnn", "lr": 0.1}
     digest = DataDigest(tensors)
-    assert run_key(base, digest) == run_key(dict(base), DataDigest(tensors))
-    assert run_key({**base, "lr": 0.2}, digest) != run_key(base, digest)
+    assert run_key(base, "code", digest) == run_key(dict(base), "code", DataDigest(tensors))
+    assert run_key({**base, "lr": 0.2}, "code", digest) != run_key(base, "code", digest)
+    assert run_key(base, "other code", digest) != run_key(base, "code", digest)
     changed = tmp_path / "changed"
     changed.mkdir()
     for path in tensors.iterdir():
@@ -85,7 +86,7 @@ def test_run_key_follows_params_and_data(tensors, tmp_path):
         last = f.read(1)
         f.seek(-1, 2)
         f.write(bytes([last[0] ^ 1]))
-    assert run_key(base, DataDigest(changed)) != run_key(base, digest)
+    assert run_key(base, "code", DataDigest(changed)) != run_key(base, "code", digest)
 
 
 def test_a_diverging_loss_stops_with_the_epoch_and_step(tiny_splits):

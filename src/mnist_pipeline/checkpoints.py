@@ -82,10 +82,9 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def run_key(inputs: dict[str, object], data: DataDigest) -> str:
+def run_key(inputs: dict[str, object], code: str, data: DataDigest) -> str:
     """The key of a run: ``inputs`` (params, versions...) plus the code and data digests."""
-    payload = json.dumps({**inputs, "code": code_digest(), "data": data.value()},
-                         sort_keys=True)
+    payload = json.dumps({**inputs, "code": code, "data": data.value()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -6,9 +6,11 @@
   :class:`Stopped` in the main thread once :func:`stop_on_signals` is called, so a stage unwinds
   (its atomic writes leave nothing half-written) and exits with the shell's status for that
   signal, 128 + its number.
-* :func:`stop_with_parent` also stops a stage whose parent died: ``kill <pid of dvc>`` ends dvc
+* :func:`stop_with_parent` also stops a stage whose parent died, when DVC (which sets
+  ``DVC_STAGE`` for its stage commands) or torchrun started it: ``kill <pid of dvc>`` ends dvc
   alone (it passes no signal on), and the stage would otherwise train on as an orphan and write
-  its output after ``dvc.lock`` was settled.
+  its output after ``dvc.lock`` was settled. A run started by hand (``nohup``, another node's
+  rank over ssh) is left alone.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def stop_on_signals() -> None:
 
 
 def stop_with_parent() -> None:
-    """Send this process SIGTERM if its parent process dies (checked every 0.5 s)."""
+    """Under DVC or torchrun, SIGTERM this process if its parent dies (checked every 0.5 s)."""
+    if "DVC_STAGE" not in os.environ and "TORCHELASTIC_RUN_ID" not in os.environ:
+        return
     parent = os.getppid()
 
     def watch() -> None:

@@ -107,6 +107,22 @@ def disconnect(ranks: Ranks) -> None:
         torch.distributed.destroy_process_group()
 
 
+def same_inputs_everywhere(ranks: Ranks, code: str, data) -> None:
+    """Fail unless every node runs node 0's code on node 0's data (their SHA-256 digests).
+
+    Each node's first rank compares its own digests with rank 0's: a node with another commit
+    or stale tensor files would otherwise train on different inputs, silently.
+    """
+    mine = (code, data.value()) if data is not None else None
+    theirs = ranks.from_main(mine)
+    if mine is not None and mine != theirs:
+        what = "code" if mine[0] != theirs[0] else "data/tensors"
+        raise DistributedError(
+            f"rank {ranks.rank}: this node's {what} differs from node 0's; check out the same "
+            "commit on every node and `dvc pull data/tensors`"
+        )
+
+
 def data_parallel(model, ranks: Ranks, batches):
     """``model`` wrapped in DDP whose gradient sum is weighted by ``batches.share``."""
     from torch.nn.parallel import DistributedDataParallel

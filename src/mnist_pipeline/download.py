@@ -29,6 +29,9 @@ from mnist_pipeline.files import FULL
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 16  # per network read: a dropped stream loses less than this
+BUSY = (408, 429)  # request timeout, too many requests: worth another try, like a 5xx
+# The bytes as stored: a proxy that compressed them on the way would shift every resume offset.
+IDENTITY = {"Accept-Encoding": "identity"}
 COPY_CHUNK_BYTES = 1 << 20
 
 
@@ -61,7 +64,7 @@ def _download(url: str, part: Path, session: requests.Session, timeout_s: float,
     try:
         response, offset = _request(url, part, session, timeout_s)
         with response:
-            if response.status_code >= 500:
+            if response.status_code >= 500 or response.status_code in BUSY:
                 raise SourceError(f"HTTP {response.status_code}", retryable=True)
             if response.status_code >= 400:
                 raise SourceError(f"HTTP {response.status_code}")
@@ -86,9 +89,9 @@ def _request(url: str, part: Path, session: requests.Session,
     """
     offset = part.stat().st_size if part.is_file() else 0
     if not offset:
-        return session.get(url, stream=True, timeout=timeout_s), 0
+        return session.get(url, stream=True, timeout=timeout_s, headers=IDENTITY), 0
     response = session.get(url, stream=True, timeout=timeout_s,
-                           headers={"Range": f"bytes={offset}-"})
+                           headers={**IDENTITY, "Range": f"bytes={offset}-"})
     if response.status_code == 206 and _range_start(response) == offset:
         log.info("%s: resuming after %d bytes", url, offset)
         return response, offset
@@ -99,7 +102,7 @@ def _request(url: str, part: Path, session: requests.Session,
     response.close()
     log.warning("%s: the server would not resume at byte %d (HTTP %d); reading from byte 0",
                 url, offset, response.status_code)
-    return session.get(url, stream=True, timeout=timeout_s), 0
+    return session.get(url, stream=True, timeout=timeout_s, headers=IDENTITY), 0
 
 
 def _range_start(response: requests.Response) -> int | None:

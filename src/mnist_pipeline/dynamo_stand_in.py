@@ -11,7 +11,10 @@ train stage that builds an ``optim.SGD``, which is longer than some of those sta
 their meaning outside compilation. Anything else asked of it (``torch.compile``,
 ``DistributedDataParallel``, ...) imports the real ``torch._dynamo``, which then replaces the
 stand-in for good: code that needs the compiler still gets it, only later. The optimizer does
-the same arithmetic either way. The train stage installs it; importing this library does not.
+the same arithmetic either way. One trace stays: the optimizer methods that already ran keep
+the stand-in's ``disable`` (torch caches it on each function), so a process that installs this
+and then compiles code calling them would trace into them. The train stage never compiles; it
+installs the stand-in, and importing this library does not.
 """
 
 from __future__ import annotations

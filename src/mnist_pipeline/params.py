@@ -28,7 +28,7 @@ from mnist_pipeline.registry import check_variant_name as check_variant_name  # 
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-ENDPOINT_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
+ENDPOINT_PATTERN = re.compile(r"^([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 REQUIRED = object()
 # The four MNIST idx files (formats.IDX_FILES, named here too so that the fetch stage needs no
 # numpy); an idx mirror gives each one's md5.
@@ -91,6 +91,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_endpoint(value: str) -> bool:
+    found = ENDPOINT_PATTERN.match(value)
+    return bool(found) and 1 <= int(found.group(2)) <= 65535
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -139,8 +144,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "epochs": integer(1),
         "nproc": integer(1, default=1),
         "nnodes": integer(1, default=1),
-        "master": Rule(lambda v: isinstance(v, str) and bool(ENDPOINT_PATTERN.match(v)),
-                       "host:port of node 0", "localhost:29500"),
+        "master": Rule(lambda v: isinstance(v, str) and _is_endpoint(v),
+                       "host:port of node 0 (port 1-65535)", "localhost:29500"),
     },
 }
 
@@ -163,9 +168,11 @@ def parse_params(raw: dict[str, Any]) -> Params:
     data = _section(_mapping(raw.get("data"), "data"), RULES["data"], "data.")
     data["mirrors"] = _parse_mirrors(data["mirrors"] or [])
     train = TrainParams(**_section(_mapping(raw.get("train"), "train"), RULES["train"], "train."))
-    if train.bs % train.nproc:
-        raise ParamsError(f"train.bs: got {train.bs}, expected a multiple of train.nproc "
-                          f"({train.nproc}): each rank takes bs / nproc rows of every batch")
+    ranks = train.nproc * train.nnodes
+    if train.bs % ranks:
+        raise ParamsError(f"train.bs: got {train.bs}, expected a multiple of train.nproc x "
+                          f"train.nnodes ({ranks}): each rank takes bs / ranks rows of every "
+                          "batch")
     return Params(DataParams(**data), train, _parse_models(_mapping(raw.get("models"), "models")))
 
 

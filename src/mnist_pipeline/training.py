@@ -95,12 +95,12 @@ def train_epoch(model, loss_func: LossFunc, opt, batches, desc: str = "train",
             # With several ranks a sample counts as the share of the batch its rank held.
             sizes.append(n if ranks.world == 1 else batches.share * batches.rows)
             if step % CHECK_EVERY == 0:
-                _check_finite(losses[-CHECK_EVERY:], step - CHECK_EVERY)
+                _check_finite(losses[-CHECK_EVERY:], step - CHECK_EVERY, ranks)
+        stacked = torch.stack(losses)
+        weights = torch.tensor(sizes, dtype=stacked.dtype, device=stacked.device)
+        totals = ranks.sum_(torch.stack([stacked @ weights, weights.sum()]))
     except KeyboardInterrupt as stop:
         raise _StoppedAt(step) from stop
-    stacked = torch.stack(losses)
-    weights = torch.tensor(sizes, dtype=stacked.dtype, device=stacked.device)
-    totals = ranks.sum_(torch.stack([stacked @ weights, weights.sum()]))
     mean = float(totals[0]) / float(totals[1])
     if not math.isfinite(mean):
         _check_finite(losses, 0)
@@ -108,11 +108,18 @@ def train_epoch(model, loss_func: LossFunc, opt, batches, desc: str = "train",
     return mean
 
 
-def _check_finite(losses: Sequence[torch.Tensor], offset: int) -> None:
+def _check_finite(losses: Sequence[torch.Tensor], offset: int, ranks: Ranks = SINGLE) -> None:
+    """Raise :class:`_Diverged` if a loss is NaN or infinite, on every rank at once."""
     finite = torch.isfinite(torch.stack(list(losses)))
-    if not bool(finite.all()):
-        first = int((~finite).nonzero()[0])
-        raise _Diverged(f"at step {offset + first + 1}", float(losses[first]))
+    # All ranks check at the same steps and agree before any raises: a rank that stopped
+    # alone would leave the others waiting in their next all-reduce.
+    bad = ranks.sum_((~finite).any().to(losses[0].dtype).reshape(1))
+    if float(bad[0]) == 0:
+        return
+    if bool(finite.all()):
+        raise _Diverged("on another rank", math.nan)
+    first = int((~finite).nonzero()[0])
+    raise _Diverged(f"at step {offset + first + 1}", float(losses[first]))
 
 
 def _progress(batches, desc: str, ranks: Ranks):

@@ -1,0 +1,81 @@
+"""What the train stage does in each of its processes, around ``trainer.train_variant``.
+
+Start-up is ordered for speed: the code is hashed and the data's hash starts on another core
+before torch is imported; ``torch._dynamo`` is replaced by its stand-in. Then: this process's
+rank and device, the check that every node runs node 0's code on node 0's data, the
+checkpoint keyed to the run's inputs, training, and rank 0's weight file. Interruptions and
+divergence become messages that say what was kept and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from mnist_pipeline.checkpoints import Checkpoint, DataDigest, code_digest, run_key
+from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.params import Params
+
+log = logging.getLogger("train")
+
+
+def train_and_save(name: str, params: Params, tensors: str, weights: str) -> None:
+    # The code as imported now, not as it may be on disk when the first checkpoint is saved.
+    code = code_digest()
+    # Hashed on another core while torch imports: the checkpoint's key needs it, and on
+    # several nodes each node's first rank checks its data against node 0's.
+    digest = DataDigest(tensors) if os.environ.get("LOCAL_RANK", "0") == "0" else None
+
+    from mnist_pipeline import dynamo_stand_in
+
+    dynamo_stand_in.install()  # optim.SGD without importing the compiler: ~2 s saved
+    import torch
+
+    from mnist_pipeline.devices import resolve_device
+    from mnist_pipeline.distributed import (
+        connect,
+        disconnect,
+        rank_device,
+        ranks_from_environment,
+        same_inputs_everywhere,
+    )
+    from mnist_pipeline.trainer import train_variant
+    from mnist_pipeline.training import DivergenceError, TrainingInterrupted
+    from mnist_pipeline.weights import save_weights
+
+    setup, hyper = params.train, params.model(name)
+    ranks = ranks_from_environment()
+    device = rank_device(ranks, resolve_device(setup.device))
+    connect(ranks, device)
+    if setup.nnodes > 1:
+        same_inputs_everywhere(ranks, code, digest)
+    inputs = {"model": name, "train": [setup.seed, setup.bs, setup.epochs],
+              "device": device.type, "lr": hyper.lr, "momentum": hyper.momentum,
+              "ranks": ranks.world, "torch": torch.__version__,
+              "threads": torch.get_num_threads()}
+    checkpoint = (Checkpoint(name, lambda: run_key(inputs, code, digest))
+                  if ranks.is_main else None)
+    try:
+        result = train_variant(name, params, tensors, checkpoint, ranks)
+    except TrainingInterrupted as stop:
+        if checkpoint is not None:
+            log.warning("%s; %s", stop, kept(checkpoint))
+        raise
+    except DivergenceError as err:
+        if checkpoint is not None:
+            checkpoint.remove()
+        raise PipelineError(f"{err}; no model written. Lower models.{name}.lr "
+                            f"(now {hyper.lr}) and run again") from None
+    if ranks.is_main:
+        save_weights(weights, result.model, result.metadata)
+        checkpoint.remove()
+    disconnect(ranks)
+
+
+def kept(checkpoint: Checkpoint) -> str:
+    """What an interrupted run leaves for the next one."""
+    done = checkpoint.saved_epoch
+    if not done:
+        return "no epoch had finished: the next run starts from scratch"
+    epochs = "epoch 1 is" if done == 1 else f"epochs 1-{done} are"
+    return f"{epochs} saved in {checkpoint.path}: run `dvc repro` again to resume"
