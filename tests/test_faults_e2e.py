@@ -104,9 +104,9 @@ def test_a_full_disk_fails_the_stage_and_leaves_no_partial_output(project, tmp_p
 
 @pytest.fixture(scope="module")
 def long_project(tmp_path_factory):
-    """A project whose CNN trains long enough (4 epochs of 12,000 images) to be interrupted."""
+    """A project whose CNN trains long enough (4 epochs of 6,000 images) to be interrupted."""
     root = tmp_path_factory.mktemp("long")
-    dataset = write_pickle(make_splits(12_000, 500, 500, seed=6), root / "mnist.pkl.gz")
+    dataset = write_pickle(make_splits(6_000, 500, 500, seed=6), root / "mnist.pkl.gz")
     path = create_project(root / "project", str(dataset), dataset, epochs=4)
     repro(path, "convert")
     return path

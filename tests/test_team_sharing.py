@@ -386,7 +386,7 @@ def test_a_sweep_split_across_two_machines_is_seen_whole_by_a_teammate(team, tmp
         run(["dvc", "pull"], clone)
         return clone
 
-    sweep = {"first": ["0.1", "0.2"], "second": ["0.3"]}
+    sweep = {"first": ["0.1"], "second": ["0.3"]}  # the sweep 0.1,0.3 split across two
     for name, values in sweep.items():
         clone = machine(name)
         run(["dvc", "exp", "run", "--queue", "-S", f"models.logistic.lr={','.join(values)}"],
@@ -404,8 +404,8 @@ def test_a_sweep_split_across_two_machines_is_seen_whole_by_a_teammate(team, tmp
             data = experiment["revs"][0]["data"]
             lr = data["params"]["params.yaml"]["data"]["models"]["logistic"]["lr"]
             tried[lr] = data["metrics"]["metrics/logistic.json"]["data"]["valid"]["loss"]
-    assert sorted(tried) == [0.1, 0.2, 0.3]
-    assert len(set(tried.values())) == 3  # three runs, three results
+    assert sorted(tried) == [0.1, 0.3]
+    assert len(set(tried.values())) == 2  # two runs, two results
     # Their models came with them: applying one needs no training.
     name = next(experiment["name"] for baseline in shown
                 for experiment in baseline.get("experiments") or [])
