@@ -108,6 +108,28 @@ def test_a_failing_rank_fails_the_stage_with_its_message_and_no_model(data, tmp_
     assert not model.exists() and not (tmp_path / "models").exists()
 
 
+def test_a_killed_rank_fails_the_stage_and_leaves_no_model(data, tmp_path):
+    pid_file = tmp_path / "rank1.pid"
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('RANK') == '1':\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
+    params = write_params(tmp_path / "params.yaml", nproc=2, epochs=50)
+    stage = subprocess.Popen([sys.executable, TRAIN, "cnn", str(data / "tensors"),
+                              "model.safetensors", "--params", str(params)], cwd=tmp_path,
+                             env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    log = stage.communicate(timeout=300)[1]
+    assert stage.returncode == 1, log
+    assert "train: error: rank 1 was killed by SIGKILL" in log
+    assert not (tmp_path / "model.safetensors").exists()
+
+
 DIVERGES_ON_RANK_1 = """
 import os
 if os.environ.get("RANK") == "1":

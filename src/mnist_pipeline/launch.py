@@ -89,10 +89,11 @@ def run_ranks(train: TrainParams, node_rank: int, script_argv: list[str]) -> int
         return 128 + stop.sigval
     except ChildFailedError as failed:
         rank, failure = failed.get_first_failure()  # the cause; the others were stopped
-        cause = (f"signal {signal.Signals(-failure.exitcode).name}" if failure.exitcode < 0
-                 else f"exit status {failure.exitcode}")
-        print(f"train: error: rank {rank} failed ({cause}); its message is above",
-              file=sys.stderr)
+        if failure.exitcode < 0:
+            what = f"was killed by {signal.Signals(-failure.exitcode).name}"
+        else:
+            what = f"failed (exit status {failure.exitcode}); its message is above"
+        print(f"train: error: rank {rank} {what}", file=sys.stderr)
         stopped = failure.exitcode - 128 if failure.exitcode > 128 else -failure.exitcode
         return 128 + stopped if stopped in (signal.SIGINT, signal.SIGTERM) else 1
     return 0
