@@ -27,19 +27,14 @@ def worker(name: str, epochs: int, out: str) -> None:
     import torch
 
     from mnist_pipeline.batches import get_data
-    from mnist_pipeline.distributed import (
-        connect,
-        data_parallel,
-        disconnect,
-        ranks_from_environment,
-    )
+    from mnist_pipeline.distributed import disconnect, ranks_from_environment
     from mnist_pipeline.models import get_model, variant
     from mnist_pipeline.tensors import load_split
+    from mnist_pipeline.trainer import parallelize, rank_setup
     from mnist_pipeline.training import fit
 
     ranks = ranks_from_environment()
-    device = torch.device("cpu")
-    connect(ranks, device)
+    device = rank_setup("cpu", ranks)
     _, tensors = dataset()
     train, valid = load_split(tensors, "train"), load_split(tensors, "valid")
     spec = variant(name)
@@ -49,11 +44,7 @@ def worker(name: str, epochs: int, out: str) -> None:
                                                    ranks.world))
     lr, momentum = (0.5, 0.0) if name in ("scratch", "logistic") else (0.1, 0.9)
     model, opt = get_model(name, lr, momentum, device)
-    if ranks.world > 1:
-        if spec.manual_update:
-            opt.average = lambda grads: ranks.weighted_sum_(grads, train_dl.share)
-        else:
-            model = data_parallel(model, ranks, train_dl)
+    model = parallelize(model, opt, spec.manual_update, ranks, train_dl)
     marks = [time.perf_counter()]
     fit(epochs, model, spec.loss_func, opt, train_dl, valid_dl, ranks=ranks,
         on_epoch_end=lambda history: marks.append(time.perf_counter()))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,33 +22,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-
-from common import ROOT, dataset, machine, median
+from common import ROOT, dataset, machine, make_project, median
 
 RUNNING = re.compile(r"Running stage '([^']+)'")
-PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config"]
-
-
-def make_project(dest: Path, pickle_path: Path, epochs: int, device: str) -> Path:
-    """A fresh copy of the pipeline whose data.url is the local ``pickle_path``."""
-    from mnist_pipeline.fetch import file_md5
-
-    for name in PROJECT_FILES:
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, dest / name)
-    for folder in ("stages", "src"):
-        shutil.copytree(ROOT / folder, dest / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["data"].update(url=str(pickle_path), md5=file_md5(pickle_path),
-                          size=pickle_path.stat().st_size)
-    params["train"].update(epochs=epochs, device=device)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    return dest
-
-
 def pipeline_run(pickle_path: Path, epochs: int, device: str) -> tuple[float, dict[str, float]]:
     """Wall time of a first ``dvc repro`` and the seconds from each stage's start to the next."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from common import ROOT, dataset, median
+from common import ROOT, dataset, make_project, median
 
 TINY = (64, 32, 32)
 SMALL = (2_000, 500, 500)
@@ -122,19 +121,7 @@ def full_size_train(runs: int) -> None:
 
 def noop_repro_seconds(tmp: Path) -> float:
     pickle_path, _ = dataset(SMALL)
-    project = tmp / "project"
-    project.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", ".dvc/config"):
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, project / name)
-    for folder in ("stages", "src"):
-        shutil.copytree(ROOT / folder, project / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    write_params(project, pickle_path)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["epochs"] = 1
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    project = make_project(tmp / "project", pickle_path, epochs=1, device="cpu")
     subprocess.run(["dvc", "repro", "-q"], cwd=project, check=True, capture_output=True)
     return median([timed(["dvc", "repro"], project)[0] for _ in range(3)])
 

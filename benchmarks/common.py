@@ -7,10 +7,14 @@ offline; it is written once under ``benchmarks/out/`` and reused.
 from __future__ import annotations
 
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -31,6 +35,28 @@ def dataset(sizes: tuple[int, int, int] = FULL_SIZE) -> tuple[Path, Path]:
         write_pickle(make_splits(*sizes, seed=0), pickle_path)
         save_splits(read_source(pickle_path), tensors)
     return pickle_path, tensors
+
+
+PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config"]
+
+
+def make_project(dest: Path, pickle_path: Path, epochs: int, device: str) -> Path:
+    """A fresh, git-initialised copy of the pipeline whose data.url is the local file."""
+    from mnist_pipeline.fetch import file_md5
+
+    for name in PROJECT_FILES:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    for folder in ("stages", "src"):
+        shutil.copytree(ROOT / folder, dest / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["data"].update(url=str(pickle_path), mirrors=[], md5=file_md5(pickle_path),
+                          size=pickle_path.stat().st_size)
+    params["train"].update(epochs=epochs, device=device)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
 
 
 def peak_rss_mib() -> float:

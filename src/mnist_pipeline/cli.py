@@ -50,11 +50,11 @@ def stop_with_parent() -> None:
     """Under DVC or torchrun, SIGTERM this process if its parent dies (checked every 0.5 s)."""
     if "DVC_STAGE" not in os.environ and "TORCHELASTIC_RUN_ID" not in os.environ:
         return
-    parent = os.getppid()
+    parent, never = os.getppid(), threading.Event()
 
     def watch() -> None:
         while os.getppid() == parent:
-            threading.Event().wait(PARENT_CHECK_S)
+            never.wait(PARENT_CHECK_S)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

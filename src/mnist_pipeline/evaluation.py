@@ -55,12 +55,10 @@ def evaluate(model, spec: Variant, valid: Batch, test: Batch, bs: int) -> dict[s
         if split == "valid":
             # log_softmax also turns scratch's log-probabilities into themselves.
             log_probs = F.log_softmax(outputs, dim=1).cpu().numpy()
-            worst = most_wrong(log_probs, targets.cpu().numpy())
-            record["most_wrong"] = {
-                "index": worst.tolist(),
-                "actual": targets.cpu().numpy()[worst].tolist(),
-                "predicted": predicted.cpu().numpy()[worst].tolist(),
-            }
+            actual, guessed = targets.cpu().numpy(), predicted.cpu().numpy()
+            worst = most_wrong(log_probs, actual)
+            record["most_wrong"] = {"index": worst.tolist(), "actual": actual[worst].tolist(),
+                                    "predicted": guessed[worst].tolist()}
         else:
             record[split]["per_class_accuracy"] = per_class_accuracy(predicted, targets)
             record["confusion"] = {"actual": labels_text(targets),

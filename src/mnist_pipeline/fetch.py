@@ -36,7 +36,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +44,7 @@ import requests
 
 from mnist_pipeline.download import COPY_CHUNK_BYTES, SourceError, fetch_once
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.files import FULL, OutputWriteError, umask
+from mnist_pipeline.files import full_disk_as_error, umask
 from mnist_pipeline.params import IDX_FILE_NAMES, DataParams
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def fetch_dataset(sources: Iterable[Source], dest: str | Path,
     staging = download_dir(dest)
     _remove_stale_builds(dest)
     failures = []
-    with requests.Session() as session, _full_disk_as_error(dest):
+    with requests.Session() as session, full_disk_as_error(dest, "the download"):
         for source in sources:
             try:
                 parts = _fetch_source(source, staging, session, patience)
@@ -137,19 +137,6 @@ def fetch_dataset(sources: Iterable[Source], dest: str | Path,
         staging.rmdir()  # when no partial download is worth keeping
     raise FetchError("could not fetch the dataset from any source:\n" + "\n".join(failures)
                      + f"\n{OFFLINE_HINT}")
-
-
-@contextlib.contextmanager
-def _full_disk_as_error(dest: Path) -> Iterator[None]:
-    """A full disk (or quota, or file-size limit) is one line for the user, not a traceback."""
-    try:
-        yield
-    except OSError as err:
-        if err.errno not in FULL:
-            raise
-        raise OutputWriteError(f"{dest}: could not write the download: {FULL[err.errno]}; "
-                               f"nothing was written there. Free some space and run the stage "
-                               f"again") from err
 
 
 def _fetch_source(source: Source, staging: Path, session: requests.Session,

@@ -41,15 +41,25 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     # sharing a cache or a folder can read them.
     os.chmod(tmp, 0o666 & ~umask())
     try:
-        yield tmp
-        os.replace(tmp, dest)
+        with full_disk_as_error(dest):
+            yield tmp
+            os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def full_disk_as_error(dest: str | Path, what: str = "it") -> Iterator[None]:
+    """Within the block, a full disk (or quota, or file-size limit) becomes one line naming
+    ``dest``, not a traceback."""
+    try:
+        yield
     except OSError as err:
         if err.errno not in FULL:
             raise
-        raise OutputWriteError(f"{dest}: could not write it: {FULL[err.errno]}; nothing was "
-                               "written there. Free some space and run the stage again") from err
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise OutputWriteError(f"{dest}: could not write {what}: {FULL[err.errno]}; nothing "
+                               "was written there. Free some space and run the stage again"
+                               ) from err
 
 
 def umask() -> int:

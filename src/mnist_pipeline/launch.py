@@ -1,8 +1,8 @@
 """Start the train stage's ranks with torchrun when ``train.nproc`` or ``train.nnodes`` > 1.
 
 The stage command stays ``python stages/train.py <model> ...``; with several ranks that process
-becomes a small launcher (no torch import) that runs the same command under
-``python -m torch.distributed.run``:
+becomes the launcher: it runs torchrun's agent (``torch.distributed.run``) in-process, which
+starts the same command once per rank:
 
 * one node: ``--standalone``, whose rendezvous listens on a free port, so two trainings on one
   machine (``dvc queue start -j 2``) cannot collide;

@@ -24,6 +24,14 @@ def encode(record: dict[str, object]) -> dict[str, str]:
     return {METADATA_KEY: json.dumps(record, sort_keys=True)}
 
 
+def read_record(path: str | Path, name: str) -> dict[str, object]:
+    """The record of a weight file that must hold model ``name``."""
+    record = read_metadata(path)
+    if record.get("model") != name:
+        raise PipelineError(f"{path}: holds model {record.get('model')!r}, not {name!r}")
+    return record
+
+
 def read_metadata(path: str | Path) -> dict[str, object]:
     """The record stored in a weight file; ``{}`` if it has none."""
     header, _ = read_header(path)

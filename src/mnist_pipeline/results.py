@@ -17,7 +17,7 @@ import numpy as np
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.files import write_csv, write_json
 from mnist_pipeline.pictures import most_wrong_grid, save_png
-from mnist_pipeline.provenance import read_metadata
+from mnist_pipeline.provenance import read_record
 from mnist_pipeline.tensors import map_array, split_path
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
@@ -33,9 +33,7 @@ class ResultPaths:
 
 def model_record(name: str, weights: str | Path) -> dict:
     """The record of model ``name`` in ``weights``, checked to be complete."""
-    record = read_metadata(weights)
-    if record.get("model") != name:
-        raise PipelineError(f"{weights}: holds model {record.get('model')!r}, not {name!r}")
+    record = read_record(weights, name)
     if "evaluation" not in record:
         raise PipelineError(f"{weights}: has no evaluation; train it again with this version")
     return record

@@ -31,22 +31,18 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
     dynamo_stand_in.install()  # optim.SGD without importing the compiler: ~2 s saved
     import torch
 
-    from mnist_pipeline.devices import resolve_device
     from mnist_pipeline.distributed import (
-        connect,
         disconnect,
-        rank_device,
         ranks_from_environment,
         same_inputs_everywhere,
     )
-    from mnist_pipeline.trainer import train_variant
+    from mnist_pipeline.trainer import rank_setup, train_variant
     from mnist_pipeline.training import DivergenceError, TrainingInterrupted
     from mnist_pipeline.weights import save_weights
 
     setup, hyper = params.train, params.model(name)
     ranks = ranks_from_environment()
-    device = rank_device(ranks, resolve_device(setup.device))
-    connect(ranks, device)
+    device = rank_setup(setup.device, ranks)
     if setup.nnodes > 1:
         same_inputs_everywhere(ranks, code, digest)
     inputs = {"model": name, "train": [setup.seed, setup.bs, setup.epochs],
@@ -56,7 +52,7 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
     checkpoint = (Checkpoint(name, lambda: run_key(inputs, code, digest))
                   if ranks.is_main else None)
     try:
-        result = train_variant(name, params, tensors, checkpoint, ranks)
+        result = train_variant(name, params, tensors, checkpoint, ranks, device)
     except TrainingInterrupted as stop:
         if checkpoint is not None:
             log.warning("%s; %s", stop, kept(checkpoint))

@@ -36,12 +36,32 @@ class TrainResult:
     metadata: dict[str, object]  # how it was made and how it scored (rank 0 only)
 
 
+def rank_setup(setting: str, ranks: Ranks) -> torch.device:
+    """This rank's device for ``train.device``, its process group joined."""
+    device = rank_device(ranks, resolve_device(setting))
+    connect(ranks, device)
+    return device
+
+
+def parallelize(model, opt, manual_update: bool, ranks: Ranks, train_dl):
+    """The model (wrapped in DDP, or ``opt`` averaging by hand) that sums each rank's gradients
+    weighted by its share of the batch; the model itself with one rank."""
+    if ranks.world == 1:
+        return model
+    if manual_update:
+        opt.average = lambda grads: ranks.weighted_sum_(grads, train_dl.share)
+        return model
+    return data_parallel(model, ranks, train_dl)
+
+
 def train_variant(name: str, params: Params, tensors_dir: str,
-                  checkpoint: Checkpoint | None = None, ranks: Ranks = SINGLE) -> TrainResult:
+                  checkpoint: Checkpoint | None = None, ranks: Ranks = SINGLE,
+                  device: torch.device | None = None) -> TrainResult:
+    """Train and evaluate variant ``name``; ``device`` is this rank's, if already set up."""
     hyper = params.model(name)
     setup = params.train
-    device = rank_device(ranks, resolve_device(setup.device))
-    connect(ranks, device)
+    if device is None:
+        device = rank_setup(setup.device, ranks)
     torch.manual_seed(setup.seed)
     shuffle_generator = torch.Generator().manual_seed(setup.seed)
 
@@ -64,11 +84,7 @@ def train_variant(name: str, params: Params, tensors_dir: str,
             log.info("resuming after epoch %d/%d from %s", len(history), setup.epochs,
                      checkpoint.path)
 
-    if ranks.world > 1:
-        if spec.manual_update:
-            opt.average = lambda grads: ranks.weighted_sum_(grads, train_dl.share)
-        else:
-            model = data_parallel(model, ranks, train_dl)
+    model = parallelize(model, opt, spec.manual_update, ranks, train_dl)
 
     def save_checkpoint(done: list[EpochRecord]) -> None:
         checkpoint.save({

@@ -12,10 +12,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from mnist_pipeline.errors import MissingInputError, PipelineError
+from mnist_pipeline.errors import MissingInputError
 from mnist_pipeline.files import atomic_path
 from mnist_pipeline.models import build_model
-from mnist_pipeline.provenance import encode, read_metadata
+from mnist_pipeline.provenance import encode, read_record
+from mnist_pipeline.provenance import read_metadata as read_metadata  # re-exported
 
 
 def save_weights(path: str | Path, model, metadata: dict[str, object]) -> None:
@@ -32,9 +33,7 @@ def load_weights(name: str, path: str | Path, device: torch.device | str = "cpu"
     path = Path(path)
     if not path.is_file():
         raise MissingInputError(f"{path}: missing; run the train stage first")
-    metadata = read_metadata(path)
-    if metadata.get("model") != name:
-        raise PipelineError(f"{path}: holds model {metadata.get('model')!r}, not {name!r}")
+    metadata = read_record(path, name)
     model = build_model(name, device)
     model.load_state_dict(load_file(str(path), device=str(device)))
     return model, metadata
