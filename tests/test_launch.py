@@ -29,9 +29,16 @@ def test_more_ranks_than_gpus_is_refused_before_any_work():
     check_devices(train(nproc=2), cuda_devices=2)
 
 
-def test_auto_without_gpus_runs_the_ranks_on_the_cpu_and_cpu_never_asks_torch():
+def test_auto_without_gpus_runs_the_ranks_on_the_cpu_and_cpu_never_asks_torch(monkeypatch):
     check_devices(train(device="auto", nproc=8), cuda_devices=0)
-    check_devices(train(device="cpu", nproc=8))  # no cuda_devices: would import torch if asked
+
+    def asked():
+        raise AssertionError("a CPU run asked torch for its GPUs")
+
+    monkeypatch.setattr("torch.cuda.device_count", asked)
+    check_devices(train(device="cpu", nproc=8))
+    with pytest.raises(AssertionError, match="asked torch"):
+        check_devices(train(device="auto", nproc=8))
 
 
 def test_one_gpu_per_rank_so_a_numbered_gpu_is_refused_for_several_ranks():
