@@ -126,3 +126,30 @@ def test_an_interruption_says_where_training_stopped(tiny_splits):
     with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2 after step 4"):
         fit(3, model, loss_func, opt, StopAtStep(TensorBatches(*data, 64), 5), valid,
             history=history)
+
+
+def test_an_orphaned_stage_writes_no_model_and_the_next_run_finishes_from_its_checkpoint(
+        tensors, tmp_path, monkeypatch, caplog):
+    from mnist_pipeline import cli
+    from mnist_pipeline.cli import Stopped
+    from mnist_pipeline.train_stage import train_and_save
+
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level("INFO")
+    params, weights = params_with(epochs=2), tmp_path / "logistic.safetensors"
+    # As if dvc had been killed while the stage trained: its parent is no longer the one
+    # stop_with_parent saw at start (whose poll may not have fired yet).
+    monkeypatch.setattr(cli, "_watched_parent", -1)
+    with pytest.raises(Stopped):
+        train_and_save("logistic", params, str(tensors), str(weights))
+    assert not weights.exists()
+    assert "no model written; epochs 1-2 are saved" in caplog.text
+
+    monkeypatch.setattr(cli, "_watched_parent", None)
+    caplog.clear()
+    train_and_save("logistic", params, str(tensors), str(weights))
+    assert "resuming after epoch 2/2" in caplog.text
+    assert not (tmp_path / ".checkpoints").exists()
+    straight = tmp_path / "straight.safetensors"
+    train_and_save("logistic", params, str(tensors), str(straight))
+    assert weights.read_bytes() == straight.read_bytes()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 from mnist_pipeline.checkpoints import Checkpoint, DataDigest, code_digest, run_key
+from mnist_pipeline.cli import Stopped, parent_gone
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import Params
 
@@ -63,6 +65,10 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
         raise PipelineError(f"{err}; no model written. Lower models.{name}.lr "
                             f"(now {hyper.lr}) and run again") from None
     if ranks.is_main:
+        if parent_gone():  # dvc was killed while this ran: its dvc.lock will not record us
+            log.warning("the process that started this stage has exited; no model written; %s",
+                        kept(checkpoint))
+            raise Stopped(signal.SIGTERM)
         save_weights(weights, result.model, result.metadata)
         checkpoint.remove()
     disconnect(ranks)
