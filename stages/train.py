@@ -19,7 +19,8 @@ import sys
 from mnist_pipeline.cli import run_stage, stop_on_signals, stop_with_parent
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.launch import check_devices, run_ranks, under_torchrun
-from mnist_pipeline.params import check_variant_name, load_params
+from mnist_pipeline.params import load_params
+from mnist_pipeline.registry import check_variant_name
 
 
 def main() -> None:

@@ -10,8 +10,9 @@ from mnist_pipeline.batches import TensorBatches
 from mnist_pipeline.devices import DeviceError, resolve_device
 from mnist_pipeline.evaluation import most_wrong, per_class_accuracy
 from mnist_pipeline.models import VARIANTS, get_model
+from mnist_pipeline.provenance import read_metadata
 from mnist_pipeline.training import fit, loss_batch, predict, score
-from mnist_pipeline.weights import load_weights, read_metadata, save_weights
+from mnist_pipeline.weights import load_weights, save_weights
 
 
 def tensors(split):

@@ -46,10 +46,10 @@ from mnist_pipeline.download import COPY_CHUNK_BYTES, SourceError, fetch_once
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.files import full_disk_as_error, umask
 from mnist_pipeline.params import IDX_FILE_NAMES, DataParams
+from mnist_pipeline.registry import PICKLE_NAME
 
 log = logging.getLogger(__name__)
 
-PICKLE_NAME = "mnist.pkl.gz"
 IDX_MAX_BYTES = 64 << 20  # the largest real idx file is 9.9 MB; more means a runaway server
 OFFLINE_HINT = ("working offline? put the path of a local copy of mnist.pkl.gz in data.mirrors, "
                 "or get the dataset from a team remote with `dvc pull data/raw`")

@@ -31,21 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.errors import MissingInputError, PipelineError
-from mnist_pipeline.registry import CLASSES, SPLITS  # noqa: F401 - re-exported
+from mnist_pipeline.registry import CLASSES, IDX_FILES, PICKLE_NAME, SPLITS
 from mnist_pipeline.safe_unpickle import NumpyOnlyUnpickler
 from mnist_pipeline.safe_unpickle import UnsafePickleError as UnsafePickleError  # re-exported
 
 PIXELS = 28 * 28
-IDX_FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
 VALID_SIZE = 10_000
-PICKLE_NAME = "mnist.pkl.gz"
 GZIP_MAX_RATIO = 1032  # deflate expands at most ~1032:1, so a header can be checked up front
 READ_CHUNK_BYTES = 1 << 20
 # What a file that is not a pickle makes the unpickler raise, depending on its first bytes.

@@ -23,17 +23,13 @@ from typing import Any
 import yaml
 
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.registry import VARIANT_NAMES
-from mnist_pipeline.registry import check_variant_name as check_variant_name  # re-exported
+from mnist_pipeline.registry import IDX_FILES, VARIANT_NAMES, check_variant_name
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MD5_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 ENDPOINT_PATTERN = re.compile(r"^([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 REQUIRED = object()
-# The four MNIST idx files (formats.IDX_FILES, named here too so that the fetch stage needs no
-# numpy); an idx mirror gives each one's md5.
-IDX_FILE_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IDX_FILE_NAMES = tuple(IDX_FILES.values())  # an idx mirror gives each one's md5
 
 
 class ParamsError(PipelineError, ValueError):

@@ -16,14 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.formats import (
-    CLASSES,
-    IDX_FILES,
-    IDX_IMAGES_MAGIC,
-    IDX_LABELS_MAGIC,
-    SPLITS,
-    Split,
-)
+from mnist_pipeline.formats import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, Split
+from mnist_pipeline.registry import CLASSES, IDX_FILES, SPLITS
 
 SIDE = 28
 

@@ -16,7 +16,6 @@ from mnist_pipeline.errors import MissingInputError
 from mnist_pipeline.files import atomic_path
 from mnist_pipeline.models import build_model
 from mnist_pipeline.provenance import encode, read_record
-from mnist_pipeline.provenance import read_metadata as read_metadata  # re-exported
 
 
 def save_weights(path: str | Path, model, metadata: dict[str, object]) -> None:
