@@ -140,52 +140,35 @@ def test_a_resumed_file_that_fails_verification_is_downloaded_again_from_byte_0(
     assert offsets[0] is None and offsets[1] > 0 and offsets[2] is None and len(offsets) == 3
 
 
-def test_a_stall_times_out_and_the_retry_resumes(tmp_path):
-    from http_server import ScriptedServer
-
-    server = ScriptedServer(stall_s=5).start()
-    try:
-        url = server.serve("mnist.pkl.gz", PAYLOAD, "stall", "ok")
-        dest = tmp_path / "raw"
-        fetch([url], dest, timeout_s=0.3)
-        assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
-        assert resumed_from(server.ranges_for("mnist.pkl.gz"))[1] > 0
-    finally:
-        server.stop()
+# http_server stalls for 5 s: far past the 0.3 s timeout these tests give fetch.
+def test_a_stall_times_out_and_the_retry_resumes(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD, "stall", "ok")
+    dest = tmp_path / "raw"
+    fetch([url], dest, timeout_s=0.3)
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
+    assert resumed_from(http_server.ranges_for("mnist.pkl.gz"))[1] > 0
 
 
-def test_a_stalling_source_is_retried_with_backoff_then_the_next_is_tried(tmp_path):
-    from http_server import ScriptedServer
-
-    server = ScriptedServer(stall_s=5).start()
-    try:
-        stalled = server.serve("stalled.pkl.gz", PAYLOAD, "stall")
-        mirror = server.serve("mirror.pkl.gz", PAYLOAD)
-        slept = []
-        dest = tmp_path / "raw"
-        source = fetch([stalled, mirror], dest, timeout_s=0.3, retries=2, retry_backoff_s=0.1,
-                       sleep=slept.append)
-        assert source.label == mirror
-        assert server.requests.count("/stalled.pkl.gz") == 3
-        assert slept == [0.1, 0.2]
-        assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
-    finally:
-        server.stop()
+def test_a_stalling_source_is_retried_with_backoff_then_the_next_is_tried(http_server, tmp_path):
+    stalled = http_server.serve("stalled.pkl.gz", PAYLOAD, "stall")
+    mirror = http_server.serve("mirror.pkl.gz", PAYLOAD)
+    slept = []
+    dest = tmp_path / "raw"
+    source = fetch([stalled, mirror], dest, timeout_s=0.3, retries=2, retry_backoff_s=0.1,
+                   sleep=slept.append)
+    assert source.label == mirror
+    assert http_server.requests.count("/stalled.pkl.gz") == 3
+    assert slept == [0.1, 0.2]
+    assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
 
 
-def test_a_stall_everywhere_says_timed_out_and_leaves_nothing(tmp_path):
-    from http_server import ScriptedServer
-
-    server = ScriptedServer(stall_s=5).start()
-    try:
-        url = server.serve("mnist.pkl.gz", PAYLOAD, "stall")
-        dest = tmp_path / "raw"
-        with pytest.raises(FetchError) as err:
-            fetch([url], dest, timeout_s=0.3, retries=1)
-        assert f"  {url}: timed out (no data for 0.3 s) (after 2 attempts)" in str(err.value)
-        assert_nothing_left(dest)
-    finally:
-        server.stop()
+def test_a_stall_everywhere_says_timed_out_and_leaves_nothing(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD, "stall")
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError) as err:
+        fetch([url], dest, timeout_s=0.3, retries=1)
+    assert f"  {url}: timed out (no data for 0.3 s) (after 2 attempts)" in str(err.value)
+    assert_nothing_left(dest)
 
 
 def test_an_html_page_is_refused_at_once_and_the_next_source_is_tried(http_server, tmp_path):
