@@ -44,24 +44,29 @@ def train_scratch(x_train, y_train, x_valid, y_valid, bs, lr, epochs, dev):
         return log_softmax(xb @ weights + bias)
 
     loss_func = nll
-    n = len(x_train)
     for _epoch in range(epochs):
-        for i in range((n - 1) // bs + 1):
-            start_i = i * bs
-            end_i = start_i + bs
-            xb = x_train[start_i:end_i]
-            yb = y_train[start_i:end_i]
-            pred = model(xb)
-            loss = loss_func(pred, yb)
-
-            loss.backward()
-            with torch.no_grad():
-                weights -= weights.grad * lr
-                bias -= bias.grad * lr
-                weights.grad.zero_()
-                bias.grad.zero_()
+        scratch_loop(model, loss_func, weights, bias, lr, x_train, y_train, bs)
         with torch.no_grad():
             print(loss_func(model(x_valid), y_valid))
+
+
+def scratch_loop(model, loss_func, weights, bias, lr, x_train, y_train, bs):
+    """One pass of the section's training loop: in-order slices, the manual update."""
+    n = len(x_train)
+    for i in range((n - 1) // bs + 1):
+        start_i = i * bs
+        end_i = start_i + bs
+        xb = x_train[start_i:end_i]
+        yb = y_train[start_i:end_i]
+        pred = model(xb)
+        loss = loss_func(pred, yb)
+
+        loss.backward()
+        with torch.no_grad():
+            weights -= weights.grad * lr
+            bias -= bias.grad * lr
+            weights.grad.zero_()
+            bias.grad.zero_()
 
 
 class Mnist_Logistic(nn.Module):  # noqa: N801 - the tutorial's name

@@ -1,7 +1,7 @@
 """The tutorial's own training loops, one epoch at a time: the reference the benchmarks beat.
 
-``fit_epoch`` is one epoch of the tutorial's final ``fit`` (``loss_batch`` and
-``WrappedDataLoader`` come from ``tutorial_job``, the tutorial's code as written); ``get_data``
+``fit_epoch`` is one epoch of the tutorial's final ``fit`` (``loss_batch``, ``WrappedDataLoader``
+and ``scratch_loop`` come from ``tutorial_job``, the tutorial's code as written); ``get_data``
 adds a seedable generator so both sides of a comparison can draw the same order;
 ``scratch_epoch`` is its first hand-written loop over in-order slices.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from tutorial_job import WrappedDataLoader, loss_batch
+from tutorial_job import WrappedDataLoader, loss_batch, scratch_loop
 
 
 def fit_epoch(model, loss_func, opt, train_dl, valid_dl) -> float:
@@ -49,20 +49,7 @@ def loaders(train, valid, bs, preprocess=None, device=None, generator=None):
 
 def scratch_epoch(model, loss_func, lr, x_train, y_train, x_valid, y_valid, bs) -> float:
     """The tutorial's first loop (in-order slices, manual update), then a validation pass."""
-    n = len(x_train)
-    for i in range((n - 1) // bs + 1):
-        start_i = i * bs
-        end_i = start_i + bs
-        xb = x_train[start_i:end_i]
-        yb = y_train[start_i:end_i]
-        pred = model(xb)
-        loss = loss_func(pred, yb)
-        loss.backward()
-        with torch.no_grad():
-            model.weights -= model.weights.grad * lr
-            model.bias -= model.bias.grad * lr
-            model.weights.grad.zero_()
-            model.bias.grad.zero_()
+    scratch_loop(model, loss_func, model.weights, model.bias, lr, x_train, y_train, bs)
     with torch.no_grad():
         total = sum(loss_func(model(x_valid[i:i + bs * 2]), y_valid[i:i + bs * 2]).item()
                     * len(y_valid[i:i + bs * 2]) for i in range(0, len(x_valid), bs * 2))
