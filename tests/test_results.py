@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import load_params
+from mnist_pipeline.pictures import most_wrong_grid
 from mnist_pipeline.results import HISTORY_COLUMNS, ResultPaths, metrics, write_results
 from mnist_pipeline.tensors import save_splits
 
@@ -64,12 +67,17 @@ def test_files_hold_the_recorded_evaluation(trained, tiny_splits, tmp_path):
     assert [int(a) for a, _ in pairs[1:]] == tiny_splits["test"].y.tolist()
     correct = sum(a == p for a, p in pairs[1:]) / (len(pairs) - 1)
     assert correct == pytest.approx(written["test"]["accuracy"], abs=1e-6)
-    assert out.most_wrong.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The grid shows the validation images at the recorded indices, captioned as recorded.
+    wrong = record["evaluation"]["most_wrong"]
+    expected = most_wrong_grid(tiny_splits["valid"].x[wrong["index"]], wrong["actual"],
+                               wrong["predicted"])
+    with Image.open(out.most_wrong) as written_png:
+        assert written_png.tobytes() == expected.tobytes()
 
 
 def test_a_model_file_of_another_variant_is_refused(trained, tmp_path):
     folder, _ = trained
     out = ResultPaths(*(tmp_path / name for name in ("m.json", "h.csv", "c.csv", "w.png")))
-    with pytest.raises(Exception, match="holds model 'logistic', not 'cnn'"):
+    with pytest.raises(PipelineError, match="holds model 'logistic', not 'cnn'"):
         write_results("cnn", folder / "logistic.safetensors", folder / "tensors", out)
     assert list(tmp_path.iterdir()) == []
