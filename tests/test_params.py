@@ -152,13 +152,6 @@ def test_default_mirrors_are_the_idx_files_from_torchvision_s_hosts():
     }
 
 
-def test_idx_file_names_match_the_reader_s():
-    from mnist_pipeline.formats import IDX_FILES
-    from mnist_pipeline.params import IDX_FILE_NAMES
-
-    assert tuple(IDX_FILES.values()) == IDX_FILE_NAMES
-
-
 def test_plain_string_mirrors_stay_strings():
     mirrors = parse_params(with_change("data.mirrors", ["/srv/mnist.pkl.gz"])).data.mirrors
     assert mirrors == ("/srv/mnist.pkl.gz",)
