@@ -1,6 +1,7 @@
 """Checkpoints, resume, divergence and interruption of the training loop (in-process, CPU)."""
 
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -139,13 +140,13 @@ def test_an_orphaned_stage_writes_no_model_and_the_next_run_finishes_from_its_ch
     params, weights = params_with(epochs=2), tmp_path / "logistic.safetensors"
     # As if dvc had been killed while the stage trained: its parent is no longer the one
     # stop_with_parent saw at start (whose poll may not have fired yet).
-    monkeypatch.setattr(cli, "_watched_parent", -1)
+    monkeypatch.setattr(cli, "_watched", ((os.getpid(), -1),))
     with pytest.raises(Stopped):
         train_and_save("logistic", params, str(tensors), str(weights))
     assert not weights.exists()
     assert "no model written; epochs 1-2 are saved" in caplog.text
 
-    monkeypatch.setattr(cli, "_watched_parent", None)
+    monkeypatch.setattr(cli, "_watched", ())
     caplog.clear()
     train_and_save("logistic", params, str(tensors), str(weights))
     assert "resuming after epoch 2/2" in caplog.text

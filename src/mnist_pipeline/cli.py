@@ -9,9 +9,12 @@
 * :func:`stop_with_parent` also stops a stage whose parent died, when DVC (which sets
   ``DVC_STAGE`` for its stage commands) or torchrun started it: ``kill <pid of dvc>`` ends dvc
   alone (it passes no signal on), and the stage would otherwise train on as an orphan and write
-  its output after ``dvc.lock`` was settled. A run started by hand (``nohup``, another node's
-  rank over ssh) is left alone. The watch is a poll, so a stage also asks :func:`parent_gone`
-  right before it writes its output: however fast it finishes, an orphan writes nothing.
+  its output after ``dvc.lock`` was settled. DVC runs a stage's command with ``$SHELL -c`` (or
+  ``/bin/sh -c``), and some shells (dash, Debian's ``/bin/sh``) stay alive between dvc and the
+  stage instead of exec'ing it, so the watch also follows such a shell up to its own parent. A
+  run started by hand (``nohup``, another node's rank over ssh) is left alone. The watch is a
+  poll, so a stage also asks :func:`parent_gone` right before it writes its output: however fast
+  it finishes, an orphan writes nothing.
 """
 
 from __future__ import annotations
@@ -22,12 +25,18 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from mnist_pipeline.errors import PipelineError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PARENT_CHECK_S = 0.2
-_watched_parent: int | None = None  # set by stop_with_parent
+# Shells DVC may run a stage's command with (its $SHELL, else /bin/sh).
+SHELLS = frozenset({"sh", "dash", "ash", "bash", "zsh", "ksh", "mksh", "fish", "busybox"})
+_HAVE_PROC = os.path.exists("/proc/self/stat")
+# (pid, its parent at start) for this process and a shell between it and its starter; set by
+# stop_with_parent.
+_watched: tuple[tuple[int, int], ...] = ()
 
 
 class Stopped(KeyboardInterrupt):
@@ -50,14 +59,21 @@ def stop_on_signals() -> None:
 
 def stop_with_parent() -> None:
     """Under DVC or torchrun, SIGTERM this process if its parent dies (polled every 0.2 s)."""
-    global _watched_parent
+    global _watched
     if "DVC_STAGE" not in os.environ and "TORCHELASTIC_RUN_ID" not in os.environ:
         return
-    parent, never = os.getppid(), threading.Event()
-    _watched_parent = parent
+    parent = os.getppid()
+    watched = [(os.getpid(), parent)]
+    if _name_of(parent) in SHELLS:
+        # `sh -c "python stages/train.py ..."` that did not exec: killing dvc leaves that shell
+        # alive (and this process's parent unchanged), so the shell's parent is watched too.
+        grandparent = _parent_of(parent)
+        if grandparent is not None:
+            watched.append((parent, grandparent))
+    _watched, never = tuple(watched), threading.Event()
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while not parent_gone():
             never.wait(PARENT_CHECK_S)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -65,8 +81,45 @@ def stop_with_parent() -> None:
 
 
 def parent_gone() -> bool:
-    """Whether the parent watched by :func:`stop_with_parent` has died (False if none is)."""
-    return _watched_parent is not None and os.getppid() != _watched_parent
+    """Whether the process that started this stage has died (False if none is watched).
+
+    Each watched process must still have the parent it had at start: one that died is
+    reparented (to init or a subreaper), so this also holds when a pid is reused.
+    """
+    return any(_parent_of(pid) != parent for pid, parent in _watched)
+
+
+def _parent_of(pid: int) -> int | None:
+    """``pid``'s parent, or None if ``pid`` has exited."""
+    if pid == os.getpid():
+        return os.getppid()
+    if _HAVE_PROC:  # Linux: one small read, no import
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        return int(stat[stat.rindex(b")") + 1:].split()[1])  # "pid (comm) state ppid ..."
+    import psutil  # macOS and other systems without /proc
+
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _name_of(pid: int) -> str:
+    """``pid``'s program name ("sh", "bash", "dvc", ...), or "" if it has exited."""
+    if _HAVE_PROC:
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            return ""
+    import psutil
+
+    try:
+        return psutil.Process(pid).name()
+    except psutil.NoSuchProcess:
+        return ""
 
 
 def signal_of(stop: BaseException) -> int:
