@@ -93,33 +93,32 @@ def _parent_of(pid: int) -> int | None:
     """``pid``'s parent, or None if ``pid`` has exited."""
     if pid == os.getpid():
         return os.getppid()
-    if _HAVE_PROC:  # Linux: one small read, no import
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_bytes()
-        except (FileNotFoundError, ProcessLookupError):
-            return None
-        return int(stat[stat.rindex(b")") + 1:].split()[1])  # "pid (comm) state ppid ..."
-    import psutil  # macOS and other systems without /proc
-
-    try:
-        return psutil.Process(pid).ppid()
-    except psutil.NoSuchProcess:
-        return None
+    found = _process(pid)
+    return found[1] if found else None
 
 
 def _name_of(pid: int) -> str:
     """``pid``'s program name ("sh", "bash", "dvc", ...), or "" if it has exited."""
-    if _HAVE_PROC:
+    found = _process(pid)
+    return found[0] if found else ""
+
+
+def _process(pid: int) -> tuple[str, int] | None:
+    """``pid``'s program name and parent, or None if it has exited."""
+    if _HAVE_PROC:  # Linux: one small read, no import
         try:
-            return Path(f"/proc/{pid}/comm").read_text().strip()
+            stat = Path(f"/proc/{pid}/stat").read_bytes()  # "pid (name) state ppid ..."
         except (FileNotFoundError, ProcessLookupError):
-            return ""
-    import psutil
+            return None
+        name, rest = stat[stat.index(b"(") + 1:].rsplit(b")", 1)
+        return name.decode(errors="replace"), int(rest.split()[1])
+    import psutil  # macOS and other systems without /proc
 
     try:
-        return psutil.Process(pid).name()
+        process = psutil.Process(pid)
+        return process.name(), process.ppid()
     except psutil.NoSuchProcess:
-        return ""
+        return None
 
 
 def signal_of(stop: BaseException) -> int:
