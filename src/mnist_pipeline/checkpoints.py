@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from mnist_pipeline.files import atomic_path
+from mnist_pipeline.files import write_bytes
 from mnist_pipeline.registry import SPLITS
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,9 @@ class Checkpoint:
     def save(self, state: dict) -> None:
         import torch
 
-        buffer = io.BytesIO()  # in memory first: a full disk is then a plain OSError
+        buffer = io.BytesIO()
         torch.save({**state, "key": self.key}, buffer)
-        with atomic_path(self.path) as tmp:
-            tmp.write_bytes(buffer.getbuffer())
+        write_bytes(self.path, buffer.getbuffer())
         self.saved_epoch = len(state["history"])
 
     def remove(self) -> None:

@@ -68,6 +68,13 @@ def umask() -> int:
     return mask
 
 
+def write_bytes(dest: str | Path, data: bytes | memoryview) -> None:
+    """Write ``data`` serialised in memory beforehand, so that a full disk is a plain OSError
+    (which :func:`atomic_path` reports) rather than a serialiser's own error."""
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(dest: str | Path, data: Any) -> None:
     """Write ``data`` as stable, diff-friendly JSON (sorted keys, trailing newline)."""
     with atomic_path(dest) as tmp:

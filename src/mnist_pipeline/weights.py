@@ -13,18 +13,14 @@ import torch
 from safetensors.torch import load_file, save
 
 from mnist_pipeline.errors import MissingInputError
-from mnist_pipeline.files import atomic_path
+from mnist_pipeline.files import write_bytes
 from mnist_pipeline.models import build_model
 from mnist_pipeline.provenance import encode, read_record
 
 
 def save_weights(path: str | Path, model, metadata: dict[str, object]) -> None:
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    # Serialised in memory (a model is kilobytes) and written with Python's own I/O, so a full
-    # disk is an OSError that atomic_path reports, not a serializer's opaque error.
-    data = save(state, metadata=encode(metadata))
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    write_bytes(path, save(state, metadata=encode(metadata)))  # a model is kilobytes
 
 
 def load_weights(name: str, path: str | Path, device: torch.device | str = "cpu"):
