@@ -8,6 +8,7 @@ torchrun must be left alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -18,20 +19,26 @@ from pathlib import Path
 
 import pytest
 
+from conftest import wait_until
+
 STAGE = """
 import os, sys, time
 from pathlib import Path
 from mnist_pipeline.cli import Stopped, stop_on_signals, stop_with_parent
 
+def report(name, text):  # whole or not at all: the test reads it as soon as it exists
+    (out / f"{name}.tmp").write_text(text)
+    os.replace(out / f"{name}.tmp", out / name)
+
 stop_with_parent()
 stop_on_signals()
 out = Path(sys.argv[1])
-(out / "ready").write_text(str(os.getpid()))
+report("ready", str(os.getpid()))
 try:
     time.sleep(30)
-    (out / "outcome").write_text("slept on")
+    report("outcome", "slept on")
 except Stopped as stop:
-    (out / "outcome").write_text(f"stopped by {stop}")
+    report("outcome", f"stopped by {stop}")
 """
 
 # The starter (standing in for dvc) runs the stage, prints nothing and waits to be killed.
@@ -42,17 +49,16 @@ time.sleep(60)
 """
 
 
-def wait_for(path: Path, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return path.exists()
-
-
 def start(tmp_path: Path, command: list[str], env: dict[str, str]) -> subprocess.Popen:
     starter = subprocess.Popen([sys.executable, "-c", STARTER, *command], env=env)
-    assert wait_for(tmp_path / "ready", 60), "the stage did not start"
+    wait_until((tmp_path / "ready").exists, 60, "the stage started")
     return starter
+
+
+def kill_stage(tmp_path: Path) -> None:
+    """The stage, if it is still running: a failed test leaves no orphan behind."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int((tmp_path / "ready").read_text()), signal.SIGKILL)
 
 
 def stage_command(tmp_path: Path, how: str) -> list[str]:
@@ -72,7 +78,10 @@ def test_killing_dvc_stops_its_stage(tmp_path, how):
     starter = start(tmp_path, stage_command(tmp_path, how), env)
     starter.send_signal(signal.SIGKILL)
     starter.wait()
-    assert wait_for(tmp_path / "outcome", 5), "the stage trained on as an orphan"
+    try:
+        wait_until((tmp_path / "outcome").exists, 5, "the orphaned stage stopped")
+    finally:
+        kill_stage(tmp_path)
     assert (tmp_path / "outcome").read_text() == "stopped by SIGTERM"
 
 
@@ -81,7 +90,8 @@ def test_a_stage_started_by_hand_is_left_alone_when_its_parent_exits(tmp_path):
     starter = start(tmp_path, stage_command(tmp_path, "by a shell that stays"), env)
     starter.send_signal(signal.SIGKILL)
     starter.wait()
+    time.sleep(1.5)  # well past the watch's 0.2 s poll
     try:
-        assert not wait_for(tmp_path / "outcome", 1.5)
+        assert not (tmp_path / "outcome").exists()
     finally:
-        os.kill(int((tmp_path / "ready").read_text()), signal.SIGKILL)
+        kill_stage(tmp_path)

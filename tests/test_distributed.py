@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,8 +20,9 @@ from mnist_pipeline.provenance import read_metadata
 from mnist_pipeline.registry import VARIANT_NAMES
 from mnist_pipeline.synthetic import make_splits, write_pickle
 from mnist_pipeline.tensors import save_splits
+from mnist_pipeline.training import CHECK_EVERY
 
-from conftest import ROOT
+from conftest import ROOT, unused_port, wait_until
 from project import create_project, repro, run, set_params
 
 pytestmark = pytest.mark.slow
@@ -113,24 +112,25 @@ def test_a_killed_rank_fails_the_stage_and_leaves_no_model(data, tmp_path):
     (tmp_path / "sitecustomize.py").write_text(
         "import os\n"
         "if os.environ.get('RANK') == '1':\n"
-        f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n")
+        f"    open({str(pid_file)!r} + '.tmp', 'w').write(str(os.getpid()))\n"
+        f"    os.replace({str(pid_file)!r} + '.tmp', {str(pid_file)!r})\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
     params = write_params(tmp_path / "params.yaml", nproc=2, epochs=50)
     stage = subprocess.Popen([sys.executable, TRAIN, "cnn", str(data / "tensors"),
                               "model.safetensors", "--params", str(params)], cwd=tmp_path,
                              env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)
-    log = stage.communicate(timeout=300)[1]
+    try:
+        wait_until(pid_file.exists, 120, "rank 1 started")
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        log = stage.communicate(timeout=300)[1]
+    finally:
+        stage.kill()
     assert stage.returncode == 1, log
     assert "train: error: rank 1 was killed by SIGKILL" in log
     assert not (tmp_path / "model.safetensors").exists()
 
 
-DIVERGES_ON_RANK_1 = """
+DIVERGES_ON_RANK_1 = f"""
 import os
 if os.environ.get("RANK") == "1":
     import torch
@@ -139,8 +139,8 @@ if os.environ.get("RANK") == "1":
     def overflowing(*args, **kwargs):
         loss, n = real(*args, **kwargs)
         calls.append(1)
-        # Step 50 is a check step: rank 1's slice overflows there, rank 0's does not (yet).
-        return (torch.tensor(float("inf")) if len(calls) == 50 else loss), n
+        # A check step: rank 1's slice overflows there, rank 0's does not (yet).
+        return (torch.tensor(float("inf")) if len(calls) == {CHECK_EVERY} else loss), n
     training.loss_batch = overflowing
 """
 
@@ -153,22 +153,17 @@ def test_a_loss_that_diverges_on_one_rank_stops_every_rank_with_the_message(data
                              "model.safetensors", "--params", str(params)], capture_output=True,
                             text=True, timeout=600, env=env, cwd=tmp_path)
     assert result.returncode == 1
-    assert "the loss became inf in epoch 1 at step 50; no model written" in result.stderr
+    assert (f"the loss became inf in epoch 1 at step {CHECK_EVERY}; no model written"
+            in result.stderr)
     assert "on another rank" in result.stderr  # rank 0 stopped at the same step
     assert "Connection closed" not in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "model.safetensors").exists()
     assert not (tmp_path / ".checkpoints").exists()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_nodes_over_loopback_train_like_two_ranks_on_one(data, two_ranks, tmp_path):
     params = write_params(tmp_path / "params.yaml", nproc=1, nnodes=2,
-                          master=f"127.0.0.1:{free_port()}")
+                          master=f"127.0.0.1:{unused_port()}")
     model = tmp_path / "logistic.safetensors"
     nodes = [subprocess.Popen([sys.executable, TRAIN, "logistic", str(data / "tensors"),
                                str(model if rank == 0 else tmp_path / "unused.safetensors"),
@@ -201,9 +196,7 @@ def test_an_interrupted_two_rank_run_resumes_to_the_same_model(tmp_path):
 
     stopped = train(tmp_path / "stopped")
     checkpoint = tmp_path / "stopped" / ".checkpoints" / "cnn.pt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(checkpoint.exists, 300, "the first checkpoint")
     stopped.send_signal(signal.SIGTERM)
     log = stopped.communicate(timeout=60)[1]
     assert stopped.returncode == 128 + signal.SIGTERM, log

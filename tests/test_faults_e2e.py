@@ -9,11 +9,9 @@ never interrupted.
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ import pytest
 from mnist_pipeline.registry import VARIANT_NAMES
 from mnist_pipeline.synthetic import make_splits, write_pickle
 
-from conftest import ROOT
+from conftest import ROOT, limit_file_size, wait_until
 from project import create_project, repro, run, set_params, stages_restored
 
 pytestmark = pytest.mark.slow
@@ -88,12 +86,6 @@ def test_two_repros_at_once_one_runs_the_other_fails_and_nothing_breaks(project)
         run(["dvc", "repro"], project)
 
 
-def limit_file_size(limit: int):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return apply
-
-
 def test_a_full_disk_fails_the_stage_and_leaves_no_partial_output(project, tmp_path):
     # RLIMIT_FSIZE makes every write past 100 kB fail with EFBIG, as a full disk fails with
     # ENOSPC: the train split's tensor file (~2 MB here) cannot be written.
@@ -118,20 +110,17 @@ def long_project(tmp_path_factory):
     return path
 
 
-def wait_for_checkpoint(path: Path, newer_than: float = 0.0, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.stat().st_mtime > newer_than:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint at {path}")
+def wait_for_checkpoint(path: Path, newer_than: float = 0.0) -> None:
+    wait_until(lambda: path.exists() and path.stat().st_mtime > newer_than, 300,
+               f"a checkpoint at {path}")
 
 
-def training_processes(project: Path) -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in ps.splitlines()
-            if "stages/train.py" in line and str(project) not in line and "ps -eo" not in line
-            and "cnn" in line]
+def stages_in_session(session: int) -> list[str]:
+    """The train stages still running in dvc's session (dvc was started as its leader)."""
+    ps = subprocess.run(["ps", "-e", "-o", "sid=,args="], capture_output=True, text=True,
+                        check=True).stdout
+    return [args for sid, _, args in (line.strip().partition(" ") for line in ps.splitlines())
+            if int(sid) == session and "stages/train.py" in args]
 
 
 def test_ctrl_c_and_kill_stop_training_and_the_next_repro_resumes_to_the_same_bytes(
@@ -152,15 +141,12 @@ def test_ctrl_c_and_kill_stop_training_and_the_next_repro_resumes_to_the_same_by
     assert (project / "dvc.lock").read_bytes() == lock
 
     # `kill <pid of dvc>`: dvc dies alone, passing nothing on; the stage notices and stops.
-    second = dvc(project, "repro", "train@cnn")
     saved = checkpoint.stat().st_mtime
+    second = dvc(project, "repro", "train@cnn")
     wait_for_checkpoint(checkpoint, newer_than=saved)
     second.send_signal(signal.SIGTERM)
     second.communicate(timeout=60)
-    deadline = time.monotonic() + 5
-    while training_processes(project) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert training_processes(project) == []
+    wait_until(lambda: stages_in_session(second.pid) == [], 30, "the orphaned stage stopped")
     assert not model.exists() and checkpoint.exists()
     assert (project / "dvc.lock").read_bytes() == lock
 

@@ -4,7 +4,6 @@ Every failure must leave the output folder absent (never partial) and no ``.part
 """
 
 import hashlib
-import resource
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from mnist_pipeline.fetch import (
 from mnist_pipeline.params import IDX_FILE_NAMES
 from mnist_pipeline.synthetic import make_splits, write_idx_folder, write_pickle
 
-from conftest import ROOT
+from conftest import ROOT, limit_file_size, unused_port
 from project import create_project, repro, set_params
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: many 64 KiB reads, so a dropped stream is mid-file
@@ -200,12 +199,6 @@ def test_html_is_recognised_by_its_first_bytes_whatever_the_content_type(http_se
             "'<HTML><body>Access denied</body></HTML>'") in str(err.value)
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def no_dns(monkeypatch):
     """Names under .invalid fail to resolve here, without asking any DNS server."""
@@ -221,7 +214,7 @@ def no_dns(monkeypatch):
 
 def test_no_network_gives_one_short_line_per_source_and_an_offline_hint(no_dns, tmp_path):
     unresolvable = "https://mnist.invalid/mnist.pkl.gz"
-    refused = f"http://127.0.0.1:{closed_port()}/mnist.pkl.gz"
+    refused = f"http://127.0.0.1:{unused_port()}/mnist.pkl.gz"
     slept = []
     dest = tmp_path / "raw"
     with pytest.raises(FetchError) as err:
@@ -390,7 +383,7 @@ def test_stage_exits_nonzero_with_one_message_when_all_sources_fail(http_server,
 
 
 def test_stage_offline_prints_short_lines_and_the_hint(tmp_path, idx_files):
-    port = closed_port()
+    port = unused_port()
     url = f"http://127.0.0.1:{port}/mnist.pkl.gz"
     mirror = {"format": "idx", "url": f"http://127.0.0.1:{port}/idx/",
               "md5": {name: hashlib.md5(data).hexdigest() for name, data in idx_files.items()}}
@@ -419,7 +412,7 @@ def test_stage_on_a_full_disk_prints_one_line_and_leaves_no_output(http_server, 
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "fetch.py"), "data/raw"], cwd=tmp_path,
         capture_output=True, text=True, timeout=120,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)))
+        preexec_fn=limit_file_size(100_000))
     assert result.returncode == 1
     assert "fetch: error: data/raw: could not write the download: file too large" in result.stderr
     assert "Traceback" not in result.stderr
