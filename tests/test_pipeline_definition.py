@@ -3,52 +3,13 @@
 Otherwise a change to that module would leave the stage's outputs stale without DVC noticing.
 """
 
-import ast
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from conftest import ROOT
+from stage_imports import imported_library_modules
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-
-
-def library_imports(path) -> set[str]:
-    """The mnist_pipeline modules a file imports anywhere, at its top or inside functions."""
-    tree = ast.parse(path.read_text())
-    typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
-                   and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
-                   for inner in ast.walk(node)}
-    found = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:  # for type checkers only: never runs
-            continue
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "mnist_pipeline":  # from mnist_pipeline import dynamo_stand_in
-                found |= {f"mnist_pipeline.{alias.name}" for alias in node.names}
-            elif node.module.startswith("mnist_pipeline."):
-                found.add(node.module)
-    return found
-
-
-def imported_library_modules(stage_script: str) -> set[str]:
-    """Every mnist_pipeline module the script can run, transitively: what importing its
-    imports loads, and what any of those imports later, inside a function."""
-    wanted, seen = library_imports(ROOT / stage_script), set()
-    while wanted - seen:
-        new = wanted - seen
-        code = ("import sys, " + ", ".join(sorted(new)) + "; print(' '.join(m for m in "
-                "sys.modules if m.startswith('mnist_pipeline.')))")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, cwd=ROOT).stdout
-        seen |= new
-        loaded = set(out.split())
-        wanted |= loaded
-        for module in loaded:
-            wanted |= library_imports(ROOT / "src" / (module.replace(".", "/") + ".py"))
-    return {f"src/{name.replace('.', '/')}.py" for name in seen}
 
 
 @pytest.mark.parametrize("stage", ["fetch", "convert", "train", "evaluate"])
@@ -57,5 +18,6 @@ def test_stage_depends_on_every_module_it_imports(stage):
     script = f"stages/{stage}.py"
     deps = set(definition["deps"])
     assert script in deps
-    missing = imported_library_modules(script) - deps
+    runs = {f"src/{name.replace('.', '/')}.py" for name in imported_library_modules(script)}
+    missing = runs - deps
     assert not missing, f"{stage} runs {sorted(missing)} but does not depend on them"
