@@ -5,9 +5,12 @@ share-weighted gradient sum) on MNIST-sized generated data, run as the train sta
 process with torch's default threads, then ``torchrun --standalone --nproc-per-node 2`` (each
 rank gets ``OMP_NUM_THREADS=1``, torchrun's default). Rank 0 prints each epoch's time and, after
 training, the time of one all-reduce of a buffer as large as the model's gradients: what every
-step pays on top of its math with two ranks.
+step pays on top of its math with two ranks. lr, momentum and bs are the project's
+``params.yaml``. Each side reports the median of its epochs after the first (which also pays
+for connecting the ranks and DDP's first bucket set-up), and the two sides take turns going
+first from one model to the next.
 
-    python benchmarks/bench_ddp.py [--models cnn logistic] [--epochs 2]
+    python benchmarks/bench_ddp.py [--models cnn logistic] [--epochs 3]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def worker(name: str, epochs: int, out: str) -> None:
     from mnist_pipeline.batches import get_data
     from mnist_pipeline.distributed import disconnect, ranks_from_environment
     from mnist_pipeline.models import get_model, variant
+    from mnist_pipeline.params import load_params
     from mnist_pipeline.tensors import load_split
     from mnist_pipeline.trainer import parallelize, rank_setup
     from mnist_pipeline.training import fit
@@ -37,13 +41,13 @@ def worker(name: str, epochs: int, out: str) -> None:
     device = rank_setup("cpu", ranks)
     _, tensors = dataset()
     train, valid = load_split(tensors, "train"), load_split(tensors, "valid")
-    spec = variant(name)
+    spec, params = variant(name), load_params(ROOT / "params.yaml")
+    hyper, bs = params.model(name), params.train.bs
     torch.manual_seed(0)
     shuffle = torch.Generator().manual_seed(0)
-    train_dl, valid_dl = map(spec.loader, get_data(train, valid, 64, shuffle, ranks.rank,
+    train_dl, valid_dl = map(spec.loader, get_data(train, valid, bs, shuffle, ranks.rank,
                                                    ranks.world))
-    lr, momentum = (0.5, 0.0) if name in ("scratch", "logistic") else (0.1, 0.9)
-    model, opt = get_model(name, lr, momentum, device)
+    model, opt = get_model(name, hyper.lr, hyper.momentum, device)
     model = parallelize(model, opt, spec.manual_update, ranks, train_dl)
     marks = [time.perf_counter()]
     fit(epochs, model, spec.loss_func, opt, train_dl, valid_dl, ranks=ranks,
@@ -84,7 +88,7 @@ def launch(name: str, epochs: int, nproc: int, out: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["cnn", "logistic"])
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -93,14 +97,15 @@ def main() -> None:
         return
 
     dataset()  # written once, before any timing
-    print(f"epoch time, median of {args.epochs} epochs; {machine()}")
+    print(f"epoch time, median of epochs 2-{args.epochs}; {machine()}")
     print(f"{'model':<10}{'1 process s':>12}{'2 ranks s':>11}{'ratio':>8}"
           f"{'all-reduce us':>15}{'x steps = s':>13}")
     out = str(ROOT / "benchmarks" / "out" / "ddp.json")
-    for name in args.models:
-        one = launch(name, args.epochs, 1, out)
-        two = launch(name, args.epochs, 2, out)
-        one_s, two_s = median(one["epoch_s"]), median(two["epoch_s"])
+    for turn, name in enumerate(args.models):
+        order = (1, 2) if turn % 2 == 0 else (2, 1)
+        runs = {nproc: launch(name, args.epochs, nproc, out) for nproc in order}
+        one, two = runs[1], runs[2]
+        one_s, two_s = (median(run["epoch_s"][1:] or run["epoch_s"]) for run in (one, two))
         comm_s = two["allreduce_us"] * two["steps"] / 1e6
         print(f"{name:<10}{one_s:>12.2f}{two_s:>11.2f}{one_s / two_s:>7.2f}x"
               f"{two['allreduce_us']:>15.0f}{comm_s:>13.2f}", flush=True)

@@ -2,14 +2,15 @@
 
 * per stage, the wall time of the stage script on a tiny generated dataset (64 training images,
   so its work takes milliseconds): process start to first batch plus last batch to exit, as
-  DVC starts it. Targets: a torch stage at most a bare ``python -c "import torch"`` + 0.3 s, a
-  stage without torch under 0.5 s; medians of ``--runs``, alternating;
+  DVC starts it. Targets: a torch stage at most a bare ``python -c "import torch"`` + 0.3 s (with
+  ``--device cuda``: ``import torch; torch.ones(1, device='cuda')`` + 0.5 s), a stage without
+  torch under 0.5 s; medians of ``--runs``, alternating;
 * train@cnn on MNIST-sized data: wall time minus the epochs' own time (from its log), which adds
   loading 180 MB of tensors and evaluating 20,000 images to the fixed cost;
 * a no-op ``dvc repro`` on a finished pipeline (target <= 3 s);
 * the import cost of every stage's modules.
 
-    python benchmarks/bench_overhead.py [--runs 5]
+    python benchmarks/bench_overhead.py [--runs 5] [--device cuda]
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from common import ROOT, dataset, make_project, median
 
 TINY = (64, 32, 32)
 SMALL = (2_000, 500, 500)
-TORCH_TARGET_S, PLAIN_TARGET_S = 0.3, 0.5
+TORCH_TARGET_S = {"cpu": 0.3, "cuda": 0.5}
+PLAIN_TARGET_S = 0.5
+BARE_TORCH = {"cpu": "import torch",
+              "cuda": "import torch; torch.ones(1, device='cuda')"}  # CUDA started too
 STAGE_IMPORTS = {
     "fetch": "mnist_pipeline.fetch, mnist_pipeline.params",
     "convert": "mnist_pipeline.formats, mnist_pipeline.tensors, mnist_pipeline.pictures",
@@ -45,25 +49,23 @@ def timed(args: list[str], cwd: Path) -> tuple[float, str]:
     return time.perf_counter() - start, result.stderr
 
 
-def write_params(folder: Path, data: Path) -> Path:
+def write_params(folder: Path, data: Path, device: str) -> None:
     from mnist_pipeline.fetch import file_md5
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(url=str(data), mirrors=[], md5=file_md5(data),
                           size=data.stat().st_size)
-    params["train"]["device"] = "cpu"
-    path = folder / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
+    params["train"]["device"] = device
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
 
 
-def stage_commands(work: Path, pickle_path: Path) -> dict[str, list[str]]:
-    """Each stage as DVC runs it, on the tiny dataset, from ``work``."""
+def stage_commands() -> dict[str, list[str]]:
+    """Each stage as DVC runs it (fetch into ``raw``, convert from it, ...), from a work folder."""
     def stage(name: str, *args: str) -> list[str]:
         return [sys.executable, str(ROOT / "stages" / f"{name}.py"), *args]
 
     commands = {"fetch": stage("fetch", "raw"),
-                "convert": stage("convert", str(pickle_path), "tensors", "samples.png")}
+                "convert": stage("convert", "raw", "tensors", "samples.png")}
     for model in ("scratch", "logistic", "cnn"):
         commands[f"train@{model}"] = stage("train", model, "tensors", f"{model}.safetensors")
     commands["evaluate@cnn"] = stage("evaluate", "cnn", "tensors", "cnn.safetensors",
@@ -71,16 +73,16 @@ def stage_commands(work: Path, pickle_path: Path) -> dict[str, list[str]]:
     return commands
 
 
-def fixed_costs(runs: int) -> None:
+def fixed_costs(runs: int, device: str) -> None:
     pickle_path, _ = dataset(TINY)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        write_params(work, pickle_path)
-        commands = stage_commands(work, pickle_path)
+        write_params(work, pickle_path, device)
+        commands = stage_commands()
         for command in commands.values():  # once, to make every stage's inputs
             subprocess.run(command, cwd=work, check=True, capture_output=True)
         bare = [sys.executable, "-c", "pass"]
-        torch_import = [sys.executable, "-c", "import torch"]
+        torch_import = [sys.executable, "-c", BARE_TORCH[device]]
         times: dict[str, list[float]] = {"python": [], "import torch": []}
         for _ in range(runs):
             times["python"].append(timed(bare, work)[0])
@@ -90,33 +92,39 @@ def fixed_costs(runs: int) -> None:
     torch_s = median(times["import torch"])
     print(f"fixed cost per stage (tiny data: 64 training images), median of {runs}:")
     print(f"  {'python -c pass':<26}{median(times['python']):6.2f} s")
-    label = 'python -c "import torch"'
-    print(f"  {label:<26}{torch_s:6.2f} s")
+    label = f'python -c "{BARE_TORCH[device]}"'
+    print(f"  {label}  {torch_s:.2f} s")
     for name in commands:
         seconds = median(times[name])
         if name.startswith("train@"):
-            target, over = torch_s + TORCH_TARGET_S, f"import torch + {seconds - torch_s:.2f} s"
+            target = torch_s + TORCH_TARGET_S[device]
+            over = f"bare torch + {seconds - torch_s:.2f} s"
         else:
             target, over = PLAIN_TARGET_S, "no torch"
         verdict = "ok" if seconds <= target else "MISSED"
         print(f"  {name:<26}{seconds:6.2f} s  ({over}; target <= {target:.2f} s) {verdict}")
 
 
-def full_size_train(runs: int) -> None:
-    _, tensors = dataset()
+def full_size_train(runs: int, device: str) -> None:
+    pickle_path, tensors = dataset()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        pickle_path, _ = dataset()
-        write_params(work, pickle_path)
+        write_params(work, pickle_path, device)
         command = [sys.executable, str(ROOT / "stages" / "train.py"), "cnn", str(tensors),
                    "cnn.safetensors"]
         fixed = []
         for _ in range(runs):
             wall, log = timed(command, work)
-            epochs = sum(float(s) for s in EPOCH_SECONDS.findall(log))
-            fixed.append(wall - epochs)
+            found = EPOCH_SECONDS.findall(log)
+            # Without every epoch's line, the whole run would pass for fixed cost.
+            assert len(found) == params_epochs(work), log
+            fixed.append(wall - sum(float(s) for s in found))
     print(f"train@cnn, MNIST-sized data: wall minus its epochs = {median(fixed):.2f} s "
           "(loading the tensors and evaluating 20,000 images included)")
+
+
+def params_epochs(work: Path) -> int:
+    return yaml.safe_load((work / "params.yaml").read_text())["train"]["epochs"]
 
 
 def noop_repro_seconds(tmp: Path) -> float:
@@ -129,12 +137,14 @@ def noop_repro_seconds(tmp: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--device", choices=sorted(BARE_TORCH), default="cpu",
+                        help="train.device for the train stages")
     args = parser.parse_args()
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 
-    fixed_costs(args.runs)
-    full_size_train(max(1, args.runs // 2))
+    fixed_costs(args.runs, args.device)
+    full_size_train(max(1, args.runs // 2), args.device)
     with tempfile.TemporaryDirectory() as tmp:
         seconds = noop_repro_seconds(Path(tmp))
     print(f"no-op dvc repro on a finished pipeline: {seconds:.2f} s (target <= 3 s) "

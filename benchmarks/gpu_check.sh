@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One prepared GPU check: the train and evaluate stages with train.device=cuda on full-size
 # generated data (train evaluates in the same process, so CUDA starts once per model), then
-# the train benchmark on cuda, the fixed cost per stage and, when dvc is installed, the whole
-# job against the tutorial's code as one process on the same GPU. Needs torch with CUDA,
-# numpy, pyyaml, safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
+# the train benchmark on cuda, CUDA's start-up, the fixed cost per stage against a bare
+# `import torch; torch.ones(1, device='cuda')` and, when dvc is installed, the whole job
+# against the tutorial's code as one process on the same GPU. Needs torch with CUDA, numpy,
+# pyyaml, safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
@@ -28,7 +29,7 @@ for m in scratch logistic cnn sequential adaptive; do
   start=$(date +%s.%N)
   python3 stages/train.py "$m" "$tensors" "$work/$m.safetensors" --params "$work/params.yaml"
   python3 stages/evaluate.py "$m" "$tensors" "$work/$m.safetensors" "$work/$m.json" \
-    "$work/$m-train.csv" "$work/$m-confusion.csv" "$work/$m-wrong.png" --params "$work/params.yaml"
+    "$work/$m-train.csv" "$work/$m-confusion.csv" "$work/$m-wrong.png"
   end=$(date +%s.%N)
   echo "$m: train+evaluate stages $(python3 -c "print(round($end - $start, 1))") s"
   python3 -c "import json; m = json.load(open('$work/$m.json')); print('  ', m['train'], 'valid', m['valid'], 'test', {k: m['test'][k] for k in ('loss', 'accuracy')})"
@@ -38,5 +39,6 @@ python3 benchmarks/bench_train.py --device cuda --epochs 3 --json "$out/gpu_benc
 python3 -c "import time, torch; t = time.perf_counter(); torch.ones(1, device='cuda'); \
 print('CUDA start-up', round(time.perf_counter() - t, 2), 's')" | tee "$out/gpu_cuda_start.txt"
 if command -v dvc >/dev/null 2>&1; then
+  python3 benchmarks/bench_overhead.py --device cuda --runs 3 2>&1 | tee "$out/gpu_overhead.txt"
   python3 benchmarks/bench_job.py --device cuda --runs 1 2>&1 | tee "$out/gpu_bench_job.txt"
 fi
