@@ -20,7 +20,7 @@ CHILD = r"""
 import json, sys, time
 sys.path.insert(0, {src!r})
 import gzip, numpy
-from mnist_pipeline.formats import NumpyOnlyUnpickler
+from mnist_pipeline.convert.unpickler import NumpyOnlyUnpickler
 {imports}
 def rss():
     for line in open("/proc/self/status"):
@@ -38,8 +38,8 @@ with gzip.open(sys.argv[1], "rb") as f:
     data = NumpyOnlyUnpickler(f, encoding="latin-1").load()
 """)
 CONVERT = dict(imports="""
-from mnist_pipeline.formats import read_source
-from mnist_pipeline.tensors import save_splits
+from mnist_pipeline.convert.readers import read_source
+from mnist_pipeline.core.tensor_files import save_splits
 """, work="""
 save_splits(read_source(sys.argv[1]), sys.argv[2])
 """)

@@ -1,7 +1,7 @@
 """Epoch time with one process vs two ranks (torchrun + gloo), and the cost of one all-reduce.
 
-The same training loop (``fit`` with the ranks' batch slices and, for two ranks, DDP with the
-share-weighted gradient sum) on MNIST-sized generated data, run as the train stage runs it: one
+The same training loop (``fit`` with the ranks' batch parts and, for two ranks, DDP's
+gradient average) on MNIST-sized generated data, run as the train stage runs it: one
 process with torch's default threads, then ``torchrun --standalone --nproc-per-node 2`` (each
 rank gets ``OMP_NUM_THREADS=1``, torchrun's default). Rank 0 prints each epoch's time and, after
 training, the time of one all-reduce of a buffer as large as the model's gradients: what every
@@ -28,30 +28,37 @@ from common import ROOT, dataset, machine, median
 def worker(name: str, epochs: int, out: str) -> None:
     """One rank (or the only process): train ``name`` for ``epochs`` epochs, time them."""
     import torch
+    from torch.utils.data import TensorDataset
 
-    from mnist_pipeline.batches import get_data
-    from mnist_pipeline.distributed import disconnect, ranks_from_environment
-    from mnist_pipeline.models import get_model, variant
-    from mnist_pipeline.params import load_params
-    from mnist_pipeline.tensors import load_split
-    from mnist_pipeline.trainer import parallelize, rank_setup
-    from mnist_pipeline.training import fit
+    from mnist_pipeline.core.params import load_params
+    from mnist_pipeline.core.tensor_files import load_split
+    from mnist_pipeline.train.callbacks import TrainingRecord
+    from mnist_pipeline.train.devices import fastest_layout
+    from mnist_pipeline.train.ranks import disconnect, parallel, ranks_from_environment
+    from mnist_pipeline.train.variant import rank_setup
+    from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
+    from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
     ranks = ranks_from_environment()
     device = rank_setup("cpu", ranks)
     _, tensors = dataset()
     train, valid = load_split(tensors, "train"), load_split(tensors, "valid")
-    spec, params = variant(name), load_params(ROOT / "params.yaml")
+    spec, params = VARIANTS[name], load_params(ROOT / "params.yaml")
     hyper, bs = params.model(name), params.train.bs
     torch.manual_seed(0)
     shuffle = torch.Generator().manual_seed(0)
-    train_dl, valid_dl = map(spec.loader, get_data(train, valid, bs, shuffle, ranks.rank,
-                                                   ranks.world))
+    train_dl, valid_dl = get_data(TensorDataset(*train), TensorDataset(*valid), bs, shuffle,
+                                  ranks.rank, ranks.world)
+    if spec.preprocess is not None:
+        train_dl = WrappedDataLoader(train_dl, spec.preprocess)
+        valid_dl = WrappedDataLoader(valid_dl, spec.preprocess)
     model, opt = get_model(name, hyper.lr, hyper.momentum, device)
-    model = parallelize(model, opt, spec.manual_update, ranks, train_dl)
+    fastest_layout(model, device)
+    model = parallel(model, ranks)
     marks = [time.perf_counter()]
-    fit(epochs, model, spec.loss_func, opt, train_dl, valid_dl, ranks=ranks,
-        on_epoch_end=lambda history: marks.append(time.perf_counter()))
+    TrainingRecord(ranks=ranks, on_epoch_end=lambda history: marks.append(time.perf_counter()),
+                   train_rows=len(train[1]), bs=bs).fit(epochs, model, spec.loss_func, opt,
+                                                        train_dl, valid_dl)
     epoch_s = [after - before for before, after in zip(marks, marks[1:], strict=False)]
 
     allreduce_us = None

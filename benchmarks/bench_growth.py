@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 
 import torch
+from torch.utils.data import TensorDataset
 
-from mnist_pipeline.batches import get_data
-from mnist_pipeline.models import VARIANTS, get_model
-from mnist_pipeline.tensors import load_split
-from mnist_pipeline.training import train_epoch
+from mnist_pipeline.core.tensor_files import load_split
+from mnist_pipeline.train.devices import fastest_layout
+from mnist_pipeline.tutorial.data import get_data
+from mnist_pipeline.tutorial.fit import loss_batch
+from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 from common import Timer, dataset, machine, median
 
@@ -25,11 +27,15 @@ def epoch_seconds(name, train, valid, bs, epochs) -> float:
     lr, momentum = HYPER.get(name, (0.1, 0.9))
     torch.manual_seed(0)
     model, opt = get_model(name, lr, momentum)
-    train_dl, _ = get_data(train, valid, bs, torch.Generator().manual_seed(0))
+    fastest_layout(model, torch.device("cpu"))
+    train_dl, _ = get_data(TensorDataset(*train), TensorDataset(*valid), bs,
+                           torch.Generator().manual_seed(0))
     times = []
     for _ in range(epochs):
-        with Timer() as t:
-            train_epoch(model, VARIANTS[name].loss_func, opt, train_dl)
+        with Timer() as t:  # the training half of the tutorial's fit
+            model.train()
+            for xb, yb in train_dl:
+                loss_batch(model, VARIANTS[name].loss_func, xb, yb, opt)
         times.append(t.seconds)
     return median(times)
 

@@ -13,24 +13,20 @@ import argparse
 import json
 
 import torch
+from torch.utils.data import TensorDataset
 
-from mnist_pipeline.batches import get_data
-from mnist_pipeline.models import VARIANTS, get_model
-from mnist_pipeline.registry import VARIANT_NAMES
-from mnist_pipeline.tensors import load_split
-from mnist_pipeline.training import predict, score, train_epoch
+from mnist_pipeline.core.names import MODEL_NAMES
+from mnist_pipeline.core.tensor_files import load_split
+from mnist_pipeline.train.callbacks import TrainingRecord
+from mnist_pipeline.train.devices import fastest_layout
+from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
+from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 import tutorial_reference as ref
 from common import OUT, Timer, dataset, machine, median
 
 TUTORIAL_HYPER = {"scratch": (0.5, 0.0), "logistic": (0.5, 0.0)}  # the rest: lr 0.1, momentum 0.9
 TARGETS = {"scratch": 1.0, "logistic": 3.0, "cnn": 1.35, "sequential": 1.35, "adaptive": 1.35}
-
-
-def ours_epoch(name, model, opt, train_dl, valid_dl) -> float:
-    loss_func = VARIANTS[name].loss_func
-    train_epoch(model, loss_func, opt, train_dl)
-    return score(loss_func, *predict(model, valid_dl))[0]
 
 
 def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
@@ -40,14 +36,20 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
 
     # The tutorial's side builds the model as the tutorial does (no memory-layout tuning) and
     # uses optim.SGD; the scratch loop updates its weights inline, as the tutorial writes it.
+    # Ours is what the train stage runs: the tutorial's fit with the stage's callbacks.
     torch.manual_seed(seed)
-    ref_model = spec.build().to(device)
+    ref_model = spec.model().to(device)
     ref_opt = torch.optim.SGD(ref_model.parameters(), lr=lr, momentum=momentum)
     torch.manual_seed(seed)
     our_model, our_opt = get_model(name, lr, momentum, device)
+    fastest_layout(our_model, device)
+    record = TrainingRecord()
 
-    train_dl, valid_dl = map(spec.loader,
-                             get_data(*data_dev, bs, torch.Generator().manual_seed(seed)))
+    train_dl, valid_dl = get_data(*(TensorDataset(*pair) for pair in data_dev), bs,
+                                  torch.Generator().manual_seed(seed))
+    if spec.preprocess is not None:
+        train_dl = WrappedDataLoader(train_dl, spec.preprocess)
+        valid_dl = WrappedDataLoader(valid_dl, spec.preprocess)
     ref_train, ref_valid = ref.loaders(*data_cpu, bs, spec.preprocess,
                                        device if device.type != "cpu" else None,
                                        torch.Generator().manual_seed(seed))
@@ -60,8 +62,10 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
             else:
                 ref_loss = ref.fit_epoch(ref_model, spec.loss_func, ref_opt, ref_train, ref_valid)
         ref_times.append(t.seconds)
-        with Timer(sync) as t:
-            our_loss = ours_epoch(name, our_model, our_opt, train_dl, valid_dl)
+        with Timer(sync) as t:  # one more epoch of the same run
+            history = record.fit(len(record.history) + 1, our_model, spec.loss_func, our_opt,
+                                 train_dl, valid_dl)
+        our_loss = history[-1].valid_loss
         our_times.append(t.seconds)
     ref_s, our_s = median(ref_times), median(our_times)
     return {"model": name, "tutorial_s": ref_s, "ours_s": our_s, "speedup": ref_s / our_s,
@@ -73,7 +77,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bs", type=int, default=64)
-    parser.add_argument("--models", nargs="+", default=list(VARIANT_NAMES))
+    parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 

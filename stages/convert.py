@@ -8,9 +8,9 @@ data/raw holds mnist.pkl.gz or the four MNIST idx .gz files; either gives the sa
 import argparse
 import logging
 
-from mnist_pipeline.cli import run_stage
-from mnist_pipeline.formats import read_source
-from mnist_pipeline.tensors import save_splits
+from mnist_pipeline.convert.readers import read_source
+from mnist_pipeline.core.cli import run_stage
+from mnist_pipeline.core.tensor_files import save_splits
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     splits = read_source(args.source)
     save_splits(splits, args.out)
     if args.samples:
-        from mnist_pipeline.pictures import sample_grid, save_png
+        from mnist_pipeline.core.pictures import sample_grid, save_png
 
         save_png(sample_grid(splits["train"].x, splits["train"].y), args.samples)
     sizes = ", ".join(f"{name} {len(split.y)}" for name, split in splits.items())

@@ -3,16 +3,16 @@
     python stages/evaluate.py cnn data/tensors models/cnn.safetensors \
         metrics/cnn.json plots/cnn/train.csv plots/cnn/confusion.csv plots/cnn/most_wrong.png
 
-The train stage already evaluated the model and stored the result in its weight file; this
+The train stage already evaluated the model and stored the result in its model file; this
 writes it out as the small files DVC compares across commits. It does not import torch.
 """
 
 import argparse
 from pathlib import Path
 
-from mnist_pipeline.cli import run_stage
-from mnist_pipeline.registry import check_variant_name
-from mnist_pipeline.results import ResultPaths, write_results
+from mnist_pipeline.core.cli import run_stage
+from mnist_pipeline.core.names import check_model_name
+from mnist_pipeline.evaluate.results import ResultPaths, write_results
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
                         help="output PNG of the validation images most wrong")
     args = parser.parse_args()
 
-    check_variant_name(args.model)
+    check_model_name(args.model)
     write_results(args.model, args.weights, args.tensors,
                   ResultPaths(args.metrics, args.history, args.confusion, args.most_wrong))
 

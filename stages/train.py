@@ -2,10 +2,11 @@
 
     python stages/train.py cnn data/tensors models/cnn.safetensors
 
-The weight file also holds the per-epoch history and the trained model's evaluation (see
-``mnist_pipeline.provenance``); the evaluate stage writes them out as metrics and plots without
-importing torch. Keeping the model the stage's only output lets DVC restore a training run from
-the run-cache through a remote: a remote holds cached outputs only, never `cache: false` ones.
+The model file also holds the per-epoch history and the trained model's evaluation (see
+``mnist_pipeline.core.model_files``); the evaluate stage writes them out as metrics and plots
+without importing torch. Keeping the model the stage's only output lets DVC restore a training
+run from the run-cache through a remote: a remote holds cached outputs only, never `cache:
+false` ones.
 
 After every epoch the stage checkpoints to ``.checkpoints/<model>.pt``; run after an
 interruption (Ctrl-C, SIGTERM), it resumes there and removes the checkpoint once the model is
@@ -16,11 +17,11 @@ join with ``--node-rank N`` (see the README).
 import argparse
 import sys
 
-from mnist_pipeline.cli import run_stage, stop_on_signals, stop_with_parent
-from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.launch import check_devices, run_ranks, under_torchrun
-from mnist_pipeline.params import load_params
-from mnist_pipeline.registry import check_variant_name
+from mnist_pipeline.core.cli import run_stage, stop_on_signals, stop_with_parent
+from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.names import check_model_name
+from mnist_pipeline.core.params import load_params
+from mnist_pipeline.train.launch import check_devices, run_ranks, under_torchrun
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
                         help="this machine's place when train.nnodes > 1 (the dvc one is 0)")
     args = parser.parse_args()
 
-    check_variant_name(args.model)
+    check_model_name(args.model)
     params = load_params(args.params)
     setup = params.train
     if setup.nproc * setup.nnodes > 1 and not under_torchrun():
@@ -42,7 +43,7 @@ def main() -> None:
         check_devices(setup)
         sys.exit(run_ranks(setup, args.node_rank, [__file__, *sys.argv[1:]]))
     stop_on_signals()
-    from mnist_pipeline.train_stage import train_and_save  # imports torch only inside
+    from mnist_pipeline.train.stage import train_and_save  # imports torch only inside
 
     train_and_save(args.model, params, args.tensors, args.weights)
 

@@ -14,9 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mnist_pipeline.synthetic import make_splits, write_pickle  # noqa: E402
-
 from http_server import ScriptedServer  # noqa: E402
+from synthetic import make_splits, write_pickle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

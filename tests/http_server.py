@@ -8,6 +8,7 @@ Each path has a queue of behaviours consumed one request at a time (the last one
 * ``"drop"`` promises the full length (of the range asked for), sends half and closes;
 * ``"stall"`` promises the full length, sends half, then sends nothing for ``stall_s`` seconds;
 * ``"html"`` answers 200 with a captive portal's sign-in page (``text/html``);
+* ``"busy"`` answers 503 with ``Retry-After: 2``;
 * ``"404"``, ``"416"``, ``"500"``, ... answer with that status and no body.
 
 ``requests`` lists every path asked for, ``ranges`` each request's ``Range`` header (or None).
@@ -86,6 +87,8 @@ class ScriptedServer:
                 payload = server.files.get(self.path, b"")
                 if behaviour == "html":
                     self._send(200, HTML_PAGE, "text/html; charset=utf-8")
+                elif behaviour == "busy":
+                    self._send(503, b"", headers={"Retry-After": "2"})
                 elif behaviour == "ignore-range":
                     self._send(200, payload)
                 elif behaviour in ("ok", "drop", "stall"):
@@ -121,8 +124,11 @@ class ScriptedServer:
                 self.close_connection = True
 
             def _send(self, status: int, body: bytes,
-                      content_type: str = "application/octet-stream") -> None:
+                      content_type: str = "application/octet-stream",
+                      headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

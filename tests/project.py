@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_pipeline.fetch import file_md5
+from mnist_pipeline.fetch.dataset import file_md5
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore"]

@@ -5,11 +5,23 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
+SRC = ROOT / "src"
 
-def library_imports(path) -> set[str]:
+
+def module_file(name: str) -> Path | None:
+    """The file of module ``name`` (a package's ``__init__.py``), or None if it is no module."""
+    path = SRC / name.replace(".", "/")
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def library_imports(path: Path) -> set[str]:
     """The mnist_pipeline modules a file imports anywhere, at its top or inside functions."""
     tree = ast.parse(path.read_text())
     typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
@@ -19,11 +31,10 @@ def library_imports(path) -> set[str]:
     for node in ast.walk(tree):
         if id(node) in typing_only:  # for type checkers only: never runs
             continue
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "mnist_pipeline":  # from mnist_pipeline import dynamo_stand_in
-                found |= {f"mnist_pipeline.{alias.name}" for alias in node.names}
-            elif node.module.startswith("mnist_pipeline."):
-                found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mnist_pipeline"):
+            # `from package import module` imports a module too
+            candidates = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            found |= {name for name in candidates if module_file(name)}
     return found
 
 
@@ -34,12 +45,12 @@ def imported_library_modules(stage_script: str) -> set[str]:
     while wanted - seen:
         new = wanted - seen
         code = ("import sys, " + ", ".join(sorted(new)) + "; print(' '.join(m for m in "
-                "sys.modules if m.startswith('mnist_pipeline.')))")
+                "sys.modules if m.startswith('mnist_pipeline')))")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True, cwd=ROOT).stdout
         seen |= new
         loaded = set(out.split())
         wanted |= loaded
         for module in loaded:
-            wanted |= library_imports(ROOT / "src" / (module.replace(".", "/") + ".py"))
+            wanted |= library_imports(module_file(module))
     return seen

@@ -24,7 +24,7 @@ from conftest import wait_until
 STAGE = """
 import os, sys, time
 from pathlib import Path
-from mnist_pipeline.cli import Stopped, stop_on_signals, stop_with_parent
+from mnist_pipeline.core.cli import Stopped, stop_on_signals, stop_with_parent
 
 def report(name, text):  # whole or not at all: the test reads it as soon as it exists
     (out / f"{name}.tmp").write_text(text)

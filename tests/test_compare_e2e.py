@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from mnist_pipeline.registry import VARIANT_NAMES
-from mnist_pipeline.synthetic import make_splits, write_pickle
+from mnist_pipeline.core.names import MODEL_NAMES
 
 from project import create_project, repro, run, set_params, stages_run
+from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def dvc_json(project, *args):
 def test_metrics_show_has_one_row_per_model(two_commits):
     shown = dvc_json(two_commits, "metrics", "show")
     files = shown[""]["data"]
-    assert set(files) == {f"metrics/{name}.json" for name in VARIANT_NAMES}
+    assert set(files) == {f"metrics/{name}.json" for name in MODEL_NAMES}
     for content in files.values():
         data = content["data"]
         assert set(data) >= {"valid", "test", "train"}
@@ -66,7 +66,7 @@ def test_plots_show_contains_every_declared_plot(two_commits):
     shown = dvc_json(two_commits, "plots", "show")
     ids = set(shown["data"])
     expected = {"plots/samples.png"}
-    for name in VARIANT_NAMES:
+    for name in MODEL_NAMES:
         expected |= {
             f"plots/{name}/train.csv",
             f"plots/{name}/confusion.csv",

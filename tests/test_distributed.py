@@ -16,14 +16,14 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from mnist_pipeline.provenance import read_metadata
-from mnist_pipeline.registry import VARIANT_NAMES
-from mnist_pipeline.synthetic import make_splits, write_pickle
-from mnist_pipeline.tensors import save_splits
-from mnist_pipeline.training import CHECK_EVERY
+from mnist_pipeline.core.model_files import read_record
+from mnist_pipeline.core.names import MODEL_NAMES
+from mnist_pipeline.core.tensor_files import save_splits
+from mnist_pipeline.train.callbacks import CHECK_EVERY
 
 from conftest import ROOT, unused_port, wait_until
 from project import create_project, repro, run, set_params
+from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
 TRAIN = str(ROOT / "stages" / "train.py")
@@ -62,19 +62,19 @@ def two_ranks(data):
     return out
 
 
-@pytest.mark.parametrize("name", VARIANT_NAMES)
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_two_ranks_train_like_one_process(data, two_ranks, name):
-    from mnist_pipeline.params import load_params
-    from mnist_pipeline.trainer import train_variant
+    from mnist_pipeline.core.params import load_params
+    from mnist_pipeline.train.variant import train_variant
 
     params = load_params(write_params(data / "params-1.yaml"))
     one = train_variant(name, params, str(data / "tensors"))
     two = load_file(two_ranks / f"{name}.safetensors")
     for key, value in one.model.state_dict().items():
         torch.testing.assert_close(two[key], value.contiguous(), atol=1e-5, rtol=0)
-    record = read_metadata(two_ranks / f"{name}.safetensors")
-    assert record["nproc"] == 2 and one.metadata["nproc"] == 1
-    for a, b in zip(record["history"], one.metadata["history"], strict=True):
+    record = read_record(two_ranks / f"{name}.safetensors")
+    assert record["nproc"] == 2 and one.record["nproc"] == 1
+    for a, b in zip(record["history"], one.record["history"], strict=True):
         assert a["valid_loss"] == pytest.approx(b["valid_loss"], abs=1e-4)
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-4)
 
@@ -82,7 +82,7 @@ def test_two_ranks_train_like_one_process(data, two_ranks, name):
 FAULT = """
 import os
 if os.environ.get("RANK") == "1":
-    import mnist_pipeline.training as training
+    import mnist_pipeline.tutorial.fit as training
     real, calls = training.loss_batch, []
     def failing(*args, **kwargs):
         calls.append(1)
@@ -134,7 +134,7 @@ DIVERGES_ON_RANK_1 = f"""
 import os
 if os.environ.get("RANK") == "1":
     import torch
-    import mnist_pipeline.training as training
+    import mnist_pipeline.tutorial.fit as training
     real, calls = training.loss_batch, []
     def overflowing(*args, **kwargs):
         loss, n = real(*args, **kwargs)
@@ -219,7 +219,7 @@ def test_dvc_repro_with_two_ranks_and_changing_nproc_reruns_training(tmp_path):
     set_params(project, {"train.nproc": 2})
     status = run(["dvc", "status", "--json"], project).stdout
     changed = {stage for stage in yaml.safe_load(status)}
-    assert {f"train@{name}" for name in VARIANT_NAMES} <= changed
+    assert {f"train@{name}" for name in MODEL_NAMES} <= changed
     assert sorted(repro(project, "evaluate@cnn")) == ["evaluate@cnn", "train@cnn"]
     metrics = yaml.safe_load((project / "metrics" / "cnn.json").read_text())
     assert metrics["train"]["nproc"] == 2

@@ -7,7 +7,7 @@ SCRIPT = r"""
 import sys, torch
 install = sys.argv[1] == "stand-in"
 if install:
-    from mnist_pipeline import dynamo_stand_in
+    from mnist_pipeline.train import dynamo_stand_in
     assert dynamo_stand_in.install()
 torch.manual_seed(0)
 model = torch.nn.Linear(784, 10)
@@ -23,7 +23,7 @@ if install:
     assert not compiler_loaded, "torch._dynamo was imported"
     # Anything beyond disable/graph_break brings in the real module, for good.
     assert torch._dynamo.config is not None and "torch._dynamo.eval_frame" in sys.modules
-    from mnist_pipeline import dynamo_stand_in
+    from mnist_pipeline.train import dynamo_stand_in
     assert not dynamo_stand_in.is_stand_in()
 else:  # what the stand-in saves: plain optim.SGD does import the compiler
     assert compiler_loaded, "optim.SGD no longer imports torch._dynamo"
@@ -44,3 +44,15 @@ def test_sgd_steps_are_identical_and_the_compiler_is_not_imported(tmp_path):
     assert plain.returncode == 0, plain.stderr
     a, b = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_the_stand_in_takes_any_arguments_a_later_torch_may_pass():
+    from mnist_pipeline.train.dynamo_stand_in import _StandIn
+
+    def step():
+        pass
+
+    assert _StandIn.disable(step) is step
+    assert _StandIn.disable(step, False, reason="optimizer", an_argument_of_torch_3=1) is step
+    assert _StandIn.disable(recursive=False)(step) is step
+    assert _StandIn.graph_break("msg", an_argument_of_torch_3=1) is None

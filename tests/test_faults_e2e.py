@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from mnist_pipeline.registry import VARIANT_NAMES
-from mnist_pipeline.synthetic import make_splits, write_pickle
+from mnist_pipeline.core.names import MODEL_NAMES
 
 from conftest import ROOT, limit_file_size, wait_until
 from project import create_project, repro, run, set_params, stages_restored
+from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
 
@@ -77,10 +77,10 @@ def test_two_repros_at_once_one_runs_the_other_fails_and_nothing_breaks(project)
         loser = outputs[[p.returncode for p in both].index(codes[1])]
         assert "is busy, it is being blocked by" in loser or "Unable to acquire lock" in loser
         assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
-        from mnist_pipeline.weights import load_weights
+        from mnist_pipeline.train.variant import load_model
 
-        for name in VARIANT_NAMES:
-            load_weights(name, project / "models" / f"{name}.safetensors")
+        for name in MODEL_NAMES:
+            load_model(name, project / "models" / f"{name}.safetensors")
     finally:
         set_params(project, {"models.logistic.lr": 0.5})
         run(["dvc", "repro"], project)

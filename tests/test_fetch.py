@@ -11,36 +11,34 @@ import sys
 import pytest
 import yaml
 
-from mnist_pipeline.fetch import (
-    Expected,
-    FetchError,
-    Patience,
-    download_dir,
-    fetch_dataset,
-    file_md5,
-    idx_source,
-    pickle_source,
-)
-from mnist_pipeline.params import IDX_FILE_NAMES
-from mnist_pipeline.synthetic import make_splits, write_idx_folder, write_pickle
+from mnist_pipeline.core.names import IDX_FILES
+from mnist_pipeline.fetch.dataset import FetchError, download_dir, fetch_dataset, file_md5
+from mnist_pipeline.fetch.http import Patience
+from mnist_pipeline.fetch.sources import Expected, idx_source, pickle_source
 
 from conftest import ROOT, limit_file_size, unused_port
 from project import create_project, repro, set_params
+from synthetic import make_splits, write_idx_folder, write_pickle
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB: many 64 KiB reads, so a dropped stream is mid-file
 GOOD = Expected(size=len(PAYLOAD), md5=hashlib.md5(PAYLOAD).hexdigest())
 HTML_START = "got an HTML page (text/html; charset=utf-8) starting '<!doctype html><html><head>"
+IDX_FILE_NAMES = tuple(IDX_FILES.values())
 
 
-def no_sleep(seconds):
-    pass
+@pytest.fixture(autouse=True)
+def slept(monkeypatch):
+    """The pauses urllib3's Retry takes between tries, recorded instead of slept. Its schedule:
+    none before the first retry, then retry_backoff_s x 2, 4, ...; or what Retry-After says."""
+    pauses = []
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", pauses.append)
+    return pauses
 
 
-def fetch(sources, dest, expected=GOOD, timeout_s=5.0, retries=3, retry_backoff_s=1.0,
-          sleep=no_sleep):
+def fetch(sources, dest, expected=GOOD, timeout_s=5.0, retries=3, retry_backoff_s=1.0):
     """Fetch pickle sources (strings) or prepared sources into the folder ``dest``."""
     sources = [pickle_source(s, expected) if isinstance(s, str) else s for s in sources]
-    return fetch_dataset(sources, dest, Patience(timeout_s, retries, retry_backoff_s, sleep))
+    return fetch_dataset(sources, dest, Patience(timeout_s, retries, retry_backoff_s))
 
 
 def assert_nothing_left(dest):
@@ -70,22 +68,20 @@ def test_downloads_and_verifies(http_server, tmp_path):
     assert http_server.ranges_for("mnist.pkl.gz") == [None]
 
 
-def test_404_moves_on_to_the_mirror_at_once(http_server, tmp_path):
+def test_404_moves_on_to_the_mirror_at_once(http_server, tmp_path, slept):
     missing = http_server.url("gone.pkl.gz")
     mirror = http_server.serve("mirror/mnist.pkl.gz", PAYLOAD)
-    slept = []
-    assert fetch([missing, mirror], tmp_path / "raw", sleep=slept.append).label == mirror
+    assert fetch([missing, mirror], tmp_path / "raw").label == mirror
     assert http_server.requests.count("/gone.pkl.gz") == 1
     assert slept == []
 
 
-def test_a_dropped_connection_resumes_with_a_range_request(http_server, tmp_path):
+def test_a_dropped_connection_resumes_with_a_range_request(http_server, tmp_path, slept):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD, "drop", "drop", "ok")
-    slept = []
     dest = tmp_path / "raw"
-    fetch([url], dest, sleep=slept.append, retries=3, retry_backoff_s=0.5)
+    fetch([url], dest, retries=3, retry_backoff_s=0.5)
     assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
-    assert slept == [0.5, 1.0]
+    assert slept == [1.0]  # none before the first retry, then 0.5 x 2
     offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
     # Each try asks only for what is still missing: never from byte 0 again.
     assert offsets[0] is None and 0 < offsets[1] < offsets[2] < len(PAYLOAD), offsets
@@ -148,16 +144,15 @@ def test_a_stall_times_out_and_the_retry_resumes(http_server, tmp_path):
     assert resumed_from(http_server.ranges_for("mnist.pkl.gz"))[1] > 0
 
 
-def test_a_stalling_source_is_retried_with_backoff_then_the_next_is_tried(http_server, tmp_path):
+def test_a_stalling_source_is_retried_with_backoff_then_the_next_is_tried(http_server, tmp_path,
+                                                                          slept):
     stalled = http_server.serve("stalled.pkl.gz", PAYLOAD, "stall")
     mirror = http_server.serve("mirror.pkl.gz", PAYLOAD)
-    slept = []
     dest = tmp_path / "raw"
-    source = fetch([stalled, mirror], dest, timeout_s=0.3, retries=2, retry_backoff_s=0.1,
-                   sleep=slept.append)
+    source = fetch([stalled, mirror], dest, timeout_s=0.3, retries=2, retry_backoff_s=0.1)
     assert source.label == mirror
     assert http_server.requests.count("/stalled.pkl.gz") == 3
-    assert slept == [0.1, 0.2]
+    assert slept == [0.2]
     assert (dest / "mnist.pkl.gz").read_bytes() == PAYLOAD
 
 
@@ -212,22 +207,22 @@ def no_dns(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
-def test_no_network_gives_one_short_line_per_source_and_an_offline_hint(no_dns, tmp_path):
+def test_no_network_gives_one_short_line_per_source_and_an_offline_hint(no_dns, tmp_path,
+                                                                       slept):
     unresolvable = "https://mnist.invalid/mnist.pkl.gz"
     refused = f"http://127.0.0.1:{unused_port()}/mnist.pkl.gz"
-    slept = []
     dest = tmp_path / "raw"
     with pytest.raises(FetchError) as err:
-        fetch([unresolvable, refused], dest, retries=1, sleep=slept.append)
+        fetch([unresolvable, refused], dest, retries=2)
     lines = str(err.value).splitlines()
     assert lines == [
         "could not fetch the dataset from any source:",
-        f"  {unresolvable}: cannot reach host (name resolution failed)",
-        f"  {refused}: cannot reach host (connection refused) (after 2 attempts)",
+        f"  {unresolvable}: cannot reach host (name resolution failed) (after 3 attempts)",
+        f"  {refused}: cannot reach host (connection refused) (after 3 attempts)",
         "working offline? put the path of a local copy of mnist.pkl.gz in data.mirrors, "
         "or get the dataset from a team remote with `dvc pull data/raw`",
     ]
-    assert slept == [1.0]  # the resolver already retried: only the refused port is tried again
+    assert slept == [2.0, 2.0]  # each source: none, then retry_backoff_s x 2
     assert_nothing_left(dest)
 
 
@@ -237,6 +232,14 @@ def test_5xx_is_retried_then_gives_up(http_server, tmp_path):
         fetch([url], tmp_path / "raw", retries=2)
     assert http_server.requests.count("/mnist.pkl.gz") == 3
     assert_nothing_left(tmp_path / "raw")
+
+
+def test_a_server_that_asks_to_retry_after_n_seconds_is_waited_for(http_server, tmp_path,
+                                                                    slept):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD, "busy", "ok")
+    fetch([url], tmp_path / "raw", retries=2)
+    assert (tmp_path / "raw" / "mnist.pkl.gz").read_bytes() == PAYLOAD
+    assert slept == [2.0]  # the Retry-After header, not the backoff (none before retry 1)
 
 
 def test_md5_mismatch_everywhere_lists_every_source_and_leaves_nothing(http_server, tmp_path):

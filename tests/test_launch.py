@@ -2,8 +2,8 @@
 
 import pytest
 
-from mnist_pipeline.launch import LaunchError, check_devices, torchrun_args
-from mnist_pipeline.params import TrainParams
+from mnist_pipeline.core.params import TrainParams
+from mnist_pipeline.train.launch import LaunchError, check_devices, torchrun_args
 
 
 def train(**changes) -> TrainParams:

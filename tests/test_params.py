@@ -4,10 +4,11 @@ import copy
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import ParamsError, load_params, parse_params
-from mnist_pipeline.registry import VARIANT_NAMES
+from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.names import MODEL_NAMES
+from mnist_pipeline.core.params import ParamsError, load_params, parse_params
 
 from conftest import ROOT
 
@@ -24,14 +25,12 @@ def with_change(dotted: str, value):
     return raw
 
 
-def test_project_params_parse_to_the_tutorial_defaults():
+def test_the_projects_params_load_into_frozen_typed_sections():
     params = load_params(ROOT / "params.yaml")
-    assert params.train.bs == 64 and params.train.epochs == 2 and params.train.device == "auto"
-    assert params.model("scratch").lr == 0.5 and params.model("scratch").momentum == 0.0
-    assert params.model("cnn").lr == 0.1 and params.model("cnn").momentum == 0.9
-    assert params.data.md5 == "a02cd19f81d51c426d7ca14024243ce9"
-    assert params.data.size == 16_168_813
-    assert tuple(params.models) == VARIANT_NAMES
+    assert isinstance(params.train.bs, int) and isinstance(params.model("cnn").lr, float)
+    assert tuple(params.models) == MODEL_NAMES
+    with pytest.raises(ValidationError, match="frozen"):
+        params.train.bs = 1
 
 
 @pytest.mark.parametrize(
@@ -74,7 +73,7 @@ def test_unknown_model_entry_lists_valid_models():
     raw["models"]["resnet"] = {"lr": 0.1, "momentum": 0.0}
     with pytest.raises(ParamsError, match="models.resnet") as err:
         parse_params(raw)
-    assert all(name in str(err.value) for name in VARIANT_NAMES)
+    assert all(name in str(err.value) for name in MODEL_NAMES)
 
 
 def test_unknown_model_name_lists_valid_models():
@@ -137,24 +136,16 @@ def test_ranks_default_to_one_process_when_absent():
     assert (train.nproc, train.nnodes, train.master) == (1, 1, "localhost:29500")
 
 
-def test_default_mirrors_are_the_idx_files_from_torchvision_s_hosts():
-    from mnist_pipeline.params import IdxMirror
-
-    mirrors = load_params(ROOT / "params.yaml").data.mirrors
-    assert [m.url for m in mirrors] == ["https://ossci-datasets.s3.amazonaws.com/mnist/",
-                                        "http://yann.lecun.com/exdb/mnist/"]
-    assert all(isinstance(m, IdxMirror) for m in mirrors)
-    assert mirrors[0].md5 == mirrors[1].md5 == {  # as published (see NOTES.md)
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    }
+def test_idx_mirrors_give_each_files_md5_by_its_name():
+    mirror = load_params(ROOT / "params.yaml").data.mirrors[0]
+    assert mirror.format == "idx"
+    assert mirror.md5.by_file_name() == RAW["data"]["mirrors"][0]["md5"]
 
 
-def test_plain_string_mirrors_stay_strings():
-    mirrors = parse_params(with_change("data.mirrors", ["/srv/mnist.pkl.gz"])).data.mirrors
-    assert mirrors == ("/srv/mnist.pkl.gz",)
+def test_a_plain_string_mirror_is_a_place_of_the_pickle():
+    (mirror,) = parse_params(with_change("data.mirrors", ["/srv/mnist.pkl.gz"])).data.mirrors
+    assert (mirror.format, mirror.url, mirror.md5) == ("pickle", "/srv/mnist.pkl.gz", None)
+    assert parse_params(with_change("data.mirrors", None)).data.mirrors == []
 
 
 def idx_mirror(**changes):
@@ -171,6 +162,7 @@ def idx_mirror(**changes):
         ("", "data.mirrors[1]: got '', expected a URL"),
         (idx_mirror(format="zip"), "data.mirrors[1].format: got 'zip', expected 'idx'"),
         ({"url": "https://x/", "md5": {}}, "data.mirrors[1].format: missing"),
+        (idx_mirror(md5=None), "data.mirrors[1]: got"),
         (idx_mirror(urls="https://x/"), "data.mirrors[1].urls: unknown key; did you mean 'url'?"),
         (idx_mirror(md5={"train-images-idx3-ubyte.gz": "0" * 32}),
          "data.mirrors[1].md5.train-labels-idx1-ubyte.gz: missing"),
@@ -180,8 +172,8 @@ def idx_mirror(**changes):
         (idx_mirror(md5={**RAW["data"]["mirrors"][0]["md5"], "t10k-labels-idx1-ubyte.gz": "x"}),
          "data.mirrors[1].md5.t10k-labels-idx1-ubyte.gz: got 'x', expected 32 lowercase hex"),
     ],
-    ids=["number", "empty", "format", "no format", "typo", "missing md5", "unknown file",
-         "bad md5"],
+    ids=["number", "empty", "format", "no format", "no md5s", "typo", "missing md5",
+         "unknown file", "bad md5"],
 )
 def test_a_bad_mirror_names_its_index(entry, message):
     with pytest.raises(ParamsError) as err:

@@ -5,16 +5,16 @@ import math
 
 import pytest
 
-from mnist_pipeline.registry import VARIANT_NAMES
-from mnist_pipeline.synthetic import make_splits, write_pickle
+from mnist_pipeline.core.names import MODEL_NAMES
 
 from project import create_project, repro, run, set_params, stages_restored, stages_run
+from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALL_STAGES = {"fetch", "convert"} | {
-    f"{stage}@{name}" for stage in ("train", "evaluate") for name in VARIANT_NAMES
+    f"{stage}@{name}" for stage in ("train", "evaluate") for name in MODEL_NAMES
 }
 
 
@@ -50,7 +50,7 @@ def metrics(project, name):
 
 
 def test_every_model_has_sane_metrics(project):
-    for name in VARIANT_NAMES:
+    for name in MODEL_NAMES:
         m = metrics(project, name)
         for split in ("valid", "test"):
             assert math.isfinite(m[split]["loss"]) and m[split]["loss"] > 0
@@ -65,7 +65,7 @@ def test_every_model_has_sane_metrics(project):
         assert (project / "plots" / name / "most_wrong.png").read_bytes()[:8] == PNG_MAGIC
     assert (project / "plots" / "samples.png").read_bytes()[:8] == PNG_MAGIC
     # Learnable data: after one epoch every model beats chance (0.1) clearly.
-    for name in VARIANT_NAMES:
+    for name in MODEL_NAMES:
         assert metrics(project, name)["test"]["accuracy"] > 0.4, name
     # Same init and math: the three CNN formulations end identically (tutorial: same model).
     assert metrics(project, "cnn")["test"] == metrics(project, "sequential")["test"]
@@ -77,13 +77,13 @@ def test_second_repro_runs_nothing(project):
 
 
 def test_changing_cnn_lr_reruns_only_the_cnn(project):
-    before = {name: metrics(project, name) for name in VARIANT_NAMES}
+    before = {name: metrics(project, name) for name in MODEL_NAMES}
     set_params(project, {"models.cnn.lr": 0.05})
     try:
         assert sorted(repro(project)) == ["evaluate@cnn", "train@cnn"]
-        after = {name: metrics(project, name) for name in VARIANT_NAMES}
+        after = {name: metrics(project, name) for name in MODEL_NAMES}
         assert after["cnn"] != before["cnn"]
-        assert all(after[n] == before[n] for n in VARIANT_NAMES if n != "cnn")
+        assert all(after[n] == before[n] for n in MODEL_NAMES if n != "cnn")
     finally:
         set_params(project, {"models.cnn.lr": 0.1})
         output = run(["dvc", "repro"], project).stdout

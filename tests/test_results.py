@@ -8,11 +8,11 @@ import sys
 import pytest
 from PIL import Image
 
-from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import load_params
-from mnist_pipeline.pictures import most_wrong_grid
-from mnist_pipeline.results import HISTORY_COLUMNS, ResultPaths, metrics, write_results
-from mnist_pipeline.tensors import save_splits
+from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.params import load_params
+from mnist_pipeline.core.pictures import most_wrong_grid
+from mnist_pipeline.core.tensor_files import save_splits
+from mnist_pipeline.evaluate.results import HISTORY_COLUMNS, ResultPaths, metrics, write_results
 
 from conftest import ROOT
 from stage_imports import imported_library_modules
@@ -22,7 +22,7 @@ from stage_imports import imported_library_modules
 def test_stages_without_math_do_not_import_torch(stage):
     # Every module of this package the stage script can run, found from its imports.
     modules = sorted(imported_library_modules(f"stages/{stage}.py"))
-    assert "mnist_pipeline.cli" in modules
+    assert "mnist_pipeline.core.cli" in modules
     code = f"import sys, {', '.join(modules)}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
@@ -31,18 +31,16 @@ def test_stages_without_math_do_not_import_torch(stage):
 
 @pytest.fixture(scope="module")
 def trained(tiny_splits, tmp_path_factory):
-    import dataclasses
-
-    from mnist_pipeline.trainer import train_variant
-    from mnist_pipeline.weights import save_weights
+    from mnist_pipeline.core.model_files import save_model
+    from mnist_pipeline.train.variant import train_variant
 
     folder = tmp_path_factory.mktemp("trained")
     save_splits(tiny_splits, folder / "tensors")
     params = load_params(ROOT / "params.yaml")
-    params = dataclasses.replace(params, train=dataclasses.replace(params.train, device="cpu"))
+    params = params.model_copy(update={"train": params.train.model_copy(update={"device": "cpu"})})
     result = train_variant("logistic", params, str(folder / "tensors"))
-    save_weights(folder / "logistic.safetensors", result.model, result.metadata)
-    return folder, result.metadata
+    save_model(folder / "logistic.safetensors", result.model.state_dict(), result.record)
+    return folder, result.record
 
 
 def test_files_hold_the_recorded_evaluation(trained, tiny_splits, tmp_path):

@@ -1,18 +1,17 @@
 """Checkpoints, resume, divergence and interruption of the training loop (in-process, CPU)."""
 
-import dataclasses
-import os
-
+import psutil
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
-from mnist_pipeline.batches import TensorBatches
-from mnist_pipeline.checkpoints import Checkpoint, DataDigest, run_key
-from mnist_pipeline.models import VARIANTS, get_model
-from mnist_pipeline.params import load_params
-from mnist_pipeline.tensors import save_splits
-from mnist_pipeline.trainer import train_variant
-from mnist_pipeline.training import DivergenceError, TrainingInterrupted, fit
+from mnist_pipeline.core.params import load_params
+from mnist_pipeline.core.tensor_files import save_splits
+from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted, TrainingRecord
+from mnist_pipeline.train.checkpoints import Checkpoint, data_digest, run_key
+from mnist_pipeline.train.variant import train_variant
+from mnist_pipeline.tutorial.data import get_data
+from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 from conftest import ROOT
 
@@ -26,8 +25,13 @@ def tensors(tiny_splits, tmp_path_factory):
 
 def params_with(**train):
     params = load_params(ROOT / "params.yaml")
-    return dataclasses.replace(params, train=dataclasses.replace(
-        params.train, **{"device": "cpu", "bs": 32, "epochs": 3, **train}))
+    return params.model_copy(update={"train": params.train.model_copy(
+        update={"device": "cpu", "bs": 32, "epochs": 3, **train})})
+
+
+def loaders(split, bs):
+    data = TensorDataset(torch.from_numpy(split.x), torch.from_numpy(split.y))
+    return get_data(data, data, bs)
 
 
 class StopAfterFirstSave(Checkpoint):
@@ -52,7 +56,7 @@ def test_a_resumed_run_ends_with_the_same_model_and_history(tensors, tmp_path, n
     again = Checkpoint(name, lambda: "key", tmp_path)
     resumed = train_variant(name, params, str(tensors), again)
     assert again.saved_epoch == 3
-    assert resumed.metadata == straight.metadata  # history and evaluation included
+    assert resumed.record == straight.record  # history and evaluation included
     for key, value in straight.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[key], value), key
 
@@ -74,8 +78,8 @@ def test_an_unreadable_checkpoint_is_never_resumed(tmp_path):
 
 def test_run_key_follows_params_code_and_data(tensors, tmp_path):
     base = {"model": "cnn", "lr": 0.1}
-    digest = DataDigest(tensors)
-    assert run_key(base, "code", digest) == run_key(dict(base), "code", DataDigest(tensors))
+    digest = data_digest(tensors)
+    assert run_key(base, "code", digest) == run_key(dict(base), "code", data_digest(tensors))
     assert run_key({**base, "lr": 0.2}, "code", digest) != run_key(base, "code", digest)
     assert run_key(base, "other code", digest) != run_key(base, "code", digest)
     changed = tmp_path / "changed"
@@ -87,20 +91,18 @@ def test_run_key_follows_params_code_and_data(tensors, tmp_path):
         last = f.read(1)
         f.seek(-1, 2)
         f.write(bytes([last[0] ^ 1]))
-    assert run_key(base, "code", DataDigest(changed)) != run_key(base, "code", digest)
+    assert run_key(base, "code", data_digest(changed)) != run_key(base, "code", digest)
 
 
 def test_a_diverging_loss_stops_with_the_epoch_and_step(tiny_splits):
     torch.manual_seed(0)
     model, opt = get_model("scratch", 1e6, 0.0)
-    train = TensorBatches(torch.from_numpy(tiny_splits["train"].x),
-                          torch.from_numpy(tiny_splits["train"].y), 16)
-    valid = TensorBatches(torch.from_numpy(tiny_splits["valid"].x),
-                          torch.from_numpy(tiny_splits["valid"].y), 32)
+    train, _ = loaders(tiny_splits["train"], 16)
+    _, valid = loaders(tiny_splits["valid"], 16)
     saved = []
     with pytest.raises(DivergenceError, match=r"the loss became (nan|inf) in epoch 1 at step \d+"):
-        fit(2, model, VARIANTS["scratch"].loss_func, opt, train, valid,
-            on_epoch_end=saved.append)
+        TrainingRecord(on_epoch_end=saved.append).fit(2, model, VARIANTS["scratch"].loss_func,
+                                                      opt, train, valid)
     assert saved == []  # nothing recorded for a diverged epoch
 
 
@@ -109,6 +111,9 @@ class StopAtStep:
 
     def __init__(self, batches, step):
         self.batches, self.step = batches, step
+
+    def __len__(self):
+        return len(self.batches)
 
     def __iter__(self):
         for step, batch in enumerate(self.batches, 1):
@@ -121,32 +126,30 @@ def test_an_interruption_says_where_training_stopped(tiny_splits):
     torch.manual_seed(0)
     model, opt = get_model("logistic", 0.5, 0.0)
     loss_func = VARIANTS["logistic"].loss_func
-    data = [torch.from_numpy(a) for a in (tiny_splits["train"].x, tiny_splits["train"].y)]
-    valid = TensorBatches(*data, 64)
-    history = fit(1, model, loss_func, opt, TensorBatches(*data, 64), valid)
+    train, valid = loaders(tiny_splits["train"], 64)
+    history = TrainingRecord().fit(1, model, loss_func, opt, train, valid)
     with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2 after step 4"):
-        fit(3, model, loss_func, opt, StopAtStep(TensorBatches(*data, 64), 5), valid,
-            history=history)
+        TrainingRecord(history).fit(3, model, loss_func, opt, StopAtStep(train, 5), valid)
 
 
 def test_an_orphaned_stage_writes_no_model_and_the_next_run_finishes_from_its_checkpoint(
         tensors, tmp_path, monkeypatch, caplog):
-    from mnist_pipeline import cli
-    from mnist_pipeline.cli import Stopped
-    from mnist_pipeline.train_stage import train_and_save
+    from mnist_pipeline.core import cli
+    from mnist_pipeline.core.cli import Stopped
+    from mnist_pipeline.train.stage import train_and_save
 
     monkeypatch.chdir(tmp_path)
     caplog.set_level("INFO")
     params, weights = params_with(epochs=2), tmp_path / "logistic.safetensors"
     # As if dvc had been killed while the stage trained: its parent is no longer the one
     # stop_with_parent saw at start (whose poll may not have fired yet).
-    monkeypatch.setattr(cli, "_watched", ((os.getpid(), -1),))
+    monkeypatch.setattr(cli, "_watched", [(psutil.Process(), -1)])
     with pytest.raises(Stopped):
         train_and_save("logistic", params, str(tensors), str(weights))
     assert not weights.exists()
     assert "no model written; epochs 1-2 are saved" in caplog.text
 
-    monkeypatch.setattr(cli, "_watched", ())
+    monkeypatch.setattr(cli, "_watched", [])
     caplog.clear()
     train_and_save("logistic", params, str(tensors), str(weights))
     assert "resuming after epoch 2/2" in caplog.text

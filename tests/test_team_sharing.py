@@ -20,17 +20,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_pipeline.fetch import file_md5
-from mnist_pipeline.registry import VARIANT_NAMES
-from mnist_pipeline.synthetic import make_splits, write_pickle
+from mnist_pipeline.core.names import MODEL_NAMES
+from mnist_pipeline.fetch.dataset import file_md5
 
 from http_server import ScriptedServer
 from project import create_project, repro, run, set_params, stages_restored, stages_run
+from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
 
 ALL_STAGES = {"fetch", "convert"} | {
-    f"{stage}@{name}" for stage in ("train", "evaluate") for name in VARIANT_NAMES
+    f"{stage}@{name}" for stage in ("train", "evaluate") for name in MODEL_NAMES
 }
 RAW = "data/raw/mnist.pkl.gz"
 CNN = "models/cnn.safetensors"
@@ -115,7 +115,7 @@ def status(project: Path) -> dict:
 
 def model_bytes(project: Path) -> dict[str, bytes]:
     return {name: (project / "models" / f"{name}.safetensors").read_bytes()
-            for name in VARIANT_NAMES}
+            for name in MODEL_NAMES}
 
 
 def cache_file(store: Path, md5: str) -> Path:

@@ -1,0 +1,210 @@
+"""Read ``mnist.pkl.gz``, or the four MNIST idx files, into validated splits (see ``splits``).
+
+The pickle is read with the restricted ``unpickler``: a hostile file raises before anything it
+names runs. The idx files (magic 2051 images, 2049 labels) give the same tensors: pixel / 256,
+and the last 10,000 training images as the validation split, as ``mnist.pkl.gz`` was made. A
+broken file fails with one line naming it and what was expected; an idx header asking for more
+data than its gzip file can hold is refused before anything that large is read or allocated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import pickle
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline.convert.splits import PIXELS, DatasetFormatError, Split, validate
+from mnist_pipeline.convert.unpickler import NumpyOnlyUnpickler
+from mnist_pipeline.core.errors import MissingInputError, PipelineError
+from mnist_pipeline.core.names import IDX_FILES, PICKLE_NAME, SPLITS
+
+IDX_IMAGES_MAGIC = 2051
+IDX_LABELS_MAGIC = 2049
+VALID_SIZE = 10_000
+GZIP_MAX_RATIO = 1032  # deflate expands at most ~1032:1, so a header can be checked up front
+READ_CHUNK_BYTES = 1 << 20
+# What a file that is not a pickle makes the unpickler raise, depending on its first bytes.
+NOT_A_PICKLE = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+                OverflowError)
+
+
+def read_source(path: str | Path, valid_size: int = VALID_SIZE) -> dict[str, Split]:
+    """Read ``mnist.pkl.gz``, or a folder holding it or the four idx files, validated.
+
+    A folder holding both is read as the pickle. ``valid_size`` applies to idx sources only:
+    that many images from the end of the idx training set become the validation split.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: missing; run the fetch stage first")
+    if path.is_dir() and (path / PICKLE_NAME).is_file():
+        path = path / PICKLE_NAME
+    if not path.is_dir():
+        splits = read_pickle(path)
+    elif any((path / name).exists() for name in IDX_FILES.values()):
+        splits = read_idx_folder(path, valid_size)
+    else:
+        raise DatasetFormatError(f"{path}: expected {PICKLE_NAME} or the four MNIST idx files "
+                                 f"({', '.join(IDX_FILES.values())}) in this folder; it has "
+                                 f"neither")
+    validate(splits, str(path))
+    return splits
+
+
+def read_pickle(path: str | Path) -> dict[str, Split]:
+    with _GzipStream(path) as f:
+        try:
+            data = NumpyOnlyUnpickler(f, encoding="latin-1").load()
+        except PipelineError:
+            raise  # gzip's errors (named by _GzipStream) and refused globals
+        except NOT_A_PICKLE as err:
+            raise DatasetFormatError(f"{path}: expected a pickle of numpy arrays inside the gzip; "
+                                     f"unpickling failed: {_one_line(err)}") from None
+    if not (isinstance(data, tuple) and len(data) == 3):
+        raise DatasetFormatError(f"{path}: expected a tuple of 3 (x, y) splits {SPLITS}, got "
+                                 f"{_describe(data)}")
+    splits = {}
+    for name, pair in zip(SPLITS, data, strict=True):
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise DatasetFormatError(f"{path}: split {name!r} is not an (x, y) pair")
+        x, y = pair
+        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
+            raise DatasetFormatError(f"{path}: split {name!r} does not hold numpy arrays")
+        splits[name] = Split(x, y)
+    return splits
+
+
+def read_idx_folder(folder: Path, valid_size: int = VALID_SIZE) -> dict[str, Split]:
+    missing = [name for name in IDX_FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise DatasetFormatError(f"{folder}: missing idx files: {', '.join(missing)}")
+    images = read_idx(folder / IDX_FILES["train_images"], IDX_IMAGES_MAGIC)
+    labels = read_idx(folder / IDX_FILES["train_labels"], IDX_LABELS_MAGIC)
+    test_images = read_idx(folder / IDX_FILES["test_images"], IDX_IMAGES_MAGIC)
+    test_labels = read_idx(folder / IDX_FILES["test_labels"], IDX_LABELS_MAGIC)
+    if len(images) <= valid_size:
+        raise DatasetFormatError(f"{folder}: the training set needs more than {valid_size} images")
+    cut = len(images) - valid_size
+    return {
+        "train": Split(_scale(images[:cut]), labels[:cut].astype(np.int64)),
+        "valid": Split(_scale(images[cut:]), labels[cut:].astype(np.int64)),
+        "test": Split(_scale(test_images), test_labels.astype(np.int64)),
+    }
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse one gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor`` does).
+
+    The header is read and checked first: a header asking for more bytes than the gzip file
+    could hold is refused before any of them is read, and the data is read in chunks, so
+    memory grows with what the file really holds, never with what its header claims.
+    """
+    with _GzipStream(path) as f:
+        head = f.read(4)
+        if len(head) < 4:
+            raise DatasetFormatError(f"{path}: too short for an idx header")
+        found = int.from_bytes(head, "big")
+        if found != magic:
+            kind = "images" if magic == IDX_IMAGES_MAGIC else "labels"
+            raise DatasetFormatError(f"{path}: magic number {found}, expected {magic} "
+                                     f"(MNIST idx {kind})")
+        ndim = head[3]  # part of the magic: 3 for images, 1 for labels
+        raw_dims = f.read(4 * ndim)
+        if len(raw_dims) != 4 * ndim:
+            raise DatasetFormatError(f"{path}: the idx header ends early")
+        dims = tuple(int.from_bytes(raw_dims[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
+        if magic == IDX_IMAGES_MAGIC and dims[1:] != (28, 28):
+            raise DatasetFormatError(f"{path}: expected N x 28 x 28 images, got {dims}")
+        size = math.prod(dims)
+        _check_plausible(path, dims, size)
+        data = _read_at_most(f, size + 1)
+    if len(data) != size:
+        raise DatasetFormatError(f"{path}: header says {dims} ({size} bytes of data) but the "
+                                 f"file holds {'more' if len(data) > size else len(data)}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _check_plausible(path: Path, dims: tuple[int, ...], size: int) -> None:
+    compressed = path.stat().st_size
+    if size > compressed * GZIP_MAX_RATIO:
+        raise DatasetFormatError(
+            f"{path}: header asks for {' x '.join(map(str, dims))} = {size} bytes, more than a "
+            f"{compressed}-byte gzip file can hold; expected a real MNIST idx file")
+
+
+def _read_at_most(f: _GzipStream, limit: int) -> bytearray:
+    data = bytearray()
+    while len(data) < limit:
+        chunk = f.read(min(READ_CHUNK_BYTES, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class _GzipStream:
+    """A gzip file's decompressed bytes whose read errors become one-line messages naming it.
+
+    Kept apart from the unpickler's errors on purpose: gzip reports a truncated file as
+    ``EOFError``, as the unpickler reports a pickle that ends early.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MissingInputError(f"{self.path}: missing")
+        self._file = gzip.open(self.path, "rb")  # noqa: SIM115 - closed by __exit__
+
+    def read(self, size: int = -1) -> bytes:
+        with self._named_errors():
+            return self._file.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        with self._named_errors():
+            return self._file.readline(size)
+
+    def readinto(self, buffer) -> int:
+        with self._named_errors():
+            return self._file.readinto(buffer)
+
+    def __enter__(self) -> _GzipStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except EOFError:
+            raise DatasetFormatError(f"{self.path}: truncated: the gzip data ends before its "
+                                     f"end marker (download it again)") from None
+        except (gzip.BadGzipFile, zlib.error) as err:
+            with open(self.path, "rb") as f:
+                start = f.read(8)
+            if not start.startswith(b"\x1f\x8b"):
+                raise DatasetFormatError(f"{self.path}: expected a gzip file (starting 1f 8b), "
+                                         f"got one starting {start!r}") from None
+            raise DatasetFormatError(f"{self.path}: corrupt gzip data: {_one_line(err)}") from None
+
+
+def _one_line(err: BaseException, limit: int = 120) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _scale(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), PIXELS).astype(np.float32) / np.float32(256)

@@ -1,0 +1,85 @@
+"""Atomic file writes: a killed or failed stage never leaves a half-written output behind.
+
+A write that fails on a full disk (or quota, or file-size limit) is one :class:`OutputWriteError`
+naming the output, with nothing left at its path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mnist_pipeline.core.errors import PipelineError
+
+FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file too large for this system's limits"}
+
+
+class OutputWriteError(PipelineError, OSError):
+    """An output could not be written because there is no room for it."""
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds.
+
+    The temporary file lives in the destination's folder so the final ``os.replace`` is a
+    same-filesystem rename, which is atomic on POSIX and Windows.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600); outputs get the usual umask-based mode, so a team
+    # sharing a cache or a folder can read them.
+    os.chmod(tmp, 0o666 & ~umask())
+    try:
+        with full_disk_as_error(dest):
+            yield tmp
+            os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def full_disk_as_error(dest: str | Path, what: str = "it") -> Iterator[None]:
+    """Within the block, a full disk (or quota, or file-size limit) becomes one line naming
+    ``dest``, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in FULL:
+            raise
+        raise OutputWriteError(f"{dest}: could not write {what}: {FULL[err.errno]}; nothing "
+                               "was written there. Free some space and run the stage again"
+                               ) from err
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(dest: str | Path, data: bytes | memoryview) -> None:
+    """Write ``data`` serialised in memory beforehand, so that a full disk is a plain OSError
+    (which :func:`atomic_path` reports) rather than a serialiser's own error."""
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(dest: str | Path, data: Any) -> None:
+    """Write ``data`` as stable, diff-friendly JSON (sorted keys, trailing newline)."""
+    write_bytes(dest, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_csv(dest: str | Path, header: list[str], rows: list[list[Any]]) -> None:
+    lines = [",".join(header)] + [",".join(str(value) for value in row) for row in rows]
+    write_bytes(dest, ("\n".join(lines) + "\n").encode())

@@ -1,0 +1,207 @@
+"""Typed, validated, frozen view of ``params.yaml`` (pydantic models).
+
+Stages call :func:`load_params` first thing, so a typo or a bad value fails before any work
+starts, with one line naming the dotted key, the value given and what is expected, e.g.
+``train.bs: got 0, expected an integer >= 1`` or
+``models.cnn.learning_rate: unknown key; did you mean 'lr'? (expected lr, momentum)``.
+What is expected is each field's ``description``, so the models below document the file too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.names import (
+    IDX_FILES,
+    MODEL_NAMES,
+    UnknownModelError,
+    check_model_name,
+    did_you_mean,
+)
+
+MD5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex digits")]
+MIRROR_EXPECTED = "a URL or path of mnist.pkl.gz, or a mapping {format: idx, url, md5}"
+ENDPOINT = re.compile(r"^([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
+
+
+class ParamsError(PipelineError, ValueError):
+    """A missing, unknown or out-of-range entry in params.yaml."""
+
+
+class Section(BaseModel):
+    # strict: no silent casts (1.5 is not an int, "1" is not a number, true is not 1).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class IdxChecksums(Section):
+    """The md5 of each of the four idx files, under its file name."""
+
+    train_images: MD5 = Field(alias=IDX_FILES["train_images"])
+    train_labels: MD5 = Field(alias=IDX_FILES["train_labels"])
+    test_images: MD5 = Field(alias=IDX_FILES["test_images"])
+    test_labels: MD5 = Field(alias=IDX_FILES["test_labels"])
+
+    def by_file_name(self) -> dict[str, str]:
+        return {IDX_FILES[key]: value for key, value in self}
+
+
+class Mirror(Section):
+    """Another place for the dataset: ``mnist.pkl.gz`` (written as a plain string) or the idx
+    files under a base URL or folder."""
+
+    format: Literal["pickle", "idx"] = Field(
+        description="'idx' (the four MNIST idx .gz files under url), or 'pickle'")
+    url: str = Field(min_length=1, description="a non-empty URL or path")
+    md5: IdxChecksums | None = Field(None, description="each idx file's md5 (format idx only)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str) and value:
+            return {"format": "pickle", "url": value}
+        if not isinstance(value, dict):
+            raise ValueError(MIRROR_EXPECTED)
+        return value
+
+    @model_validator(mode="after")
+    def _checksums_for_idx_only(self) -> Mirror:
+        if (self.format == "idx") != (self.md5 is not None):
+            raise ValueError("md5 for each idx file with format idx, and none for a pickle")
+        return self
+
+
+class DataParams(Section):
+    url: str = Field(min_length=1, description="a non-empty string")
+    mirrors: list[Mirror] = Field([], description="a list of mirrors")
+    md5: MD5 | None = Field(None, description="32 lowercase hex digits, or null to skip it")
+    size: int | None = Field(None, gt=0, description="a positive number of bytes, or null")
+    timeout_s: float = Field(30.0, gt=0, description="a number > 0")
+    retries: int = Field(3, ge=0, description="an integer >= 0")
+    retry_backoff_s: float = Field(1.0, ge=0, description="a number >= 0")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_mirrors(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("mirrors", []) is None:
+            return {**value, "mirrors": []}  # `mirrors:` left empty in the file
+        return value
+
+
+class TrainParams(Section):
+    seed: int = Field(ge=0, lt=2**63, description="an integer in [0, 2**63)")  # manual_seed's
+    device: str = Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+                        description="one of auto, cpu, cuda, cuda:N, mps")
+    bs: int = Field(ge=1, description="an integer >= 1")
+    epochs: int = Field(ge=1, description="an integer >= 1")
+    nproc: int = Field(1, ge=1, description="an integer >= 1")  # ranks per node
+    nnodes: int = Field(1, ge=1, description="an integer >= 1")
+    master: str = Field("localhost:29500", description="host:port of node 0 (port 1-65535)")
+
+    @property
+    def ranks(self) -> int:
+        return self.nproc * self.nnodes
+
+
+class ModelParams(Section):
+    lr: float = Field(gt=0, description="a number > 0")
+    momentum: float = Field(ge=0, lt=1, description="a number in [0, 1)")
+
+
+class Params(Section):
+    data: DataParams
+    train: TrainParams
+    models: dict[str, ModelParams]
+
+    def model(self, name: str) -> ModelParams:
+        return self.models[check_model_name(name)]
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    with open(path, encoding="utf-8") as f:
+        return parse_params(yaml.safe_load(f) or {})
+
+
+def parse_params(raw: Any) -> Params:
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_one_line(err)) from None
+    _check_across_fields(params)
+    return params
+
+
+def _check_across_fields(params: Params) -> None:
+    for name in params.models:
+        try:
+            check_model_name(name, key=f"models.{name}")
+        except UnknownModelError as err:
+            raise ParamsError(str(err)) from None
+    for name in MODEL_NAMES:
+        if name not in params.models:
+            raise ParamsError(f"models.{name}: missing")
+    if params.models["scratch"].momentum != 0:
+        # The tutorial's hand-written update is plain SGD; there is no momentum to apply.
+        raise ParamsError(f"models.scratch.momentum: got {params.models['scratch'].momentum!r}, "
+                          "expected 0 (the manual update has no momentum)")
+    train = params.train
+    found = ENDPOINT.match(train.master)
+    if not (found and 1 <= int(found.group(2)) <= 65535):
+        raise ParamsError(f"train.master: got {train.master!r}, expected host:port of node 0 "
+                          "(port 1-65535)")
+    if train.bs % train.ranks:
+        raise ParamsError(f"train.bs: got {train.bs}, expected a multiple of train.nproc x "
+                          f"train.nnodes ({train.ranks}): each rank takes bs / ranks rows of "
+                          "every batch")
+
+
+def _one_line(err: ValidationError) -> str:
+    """The first error (an unknown key first: a misspelt key is also reported missing)."""
+    error = min(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    loc = error["loc"]
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    key = key.lstrip(".") or "params.yaml"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    if error["type"] == "extra_forbidden":
+        allowed = tuple(_fields(_model_at(loc[:-1])))
+        return (f"{key}: unknown key{did_you_mean(loc[-1], allowed)} "
+                f"(expected {', '.join(allowed)})")
+    if error["type"] == "value_error":  # a validator's own words
+        expected = str(error["ctx"]["error"])
+    else:
+        field = _fields(_model_at(loc[:-1])).get(loc[-1]) if loc else None
+        expected = (field.description if field and field.description
+                    else error["msg"].removeprefix("Input should be "))
+    return f"{key}: got {error['input']!r}, expected {expected}"
+
+
+def _fields(model: type[BaseModel] | None) -> dict[str, Any]:
+    """A model's fields under the names params.yaml uses (aliases where given)."""
+    if model is None:
+        return {}
+    return {field.alias or name: field for name, field in model.model_fields.items()}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that validated the value at ``loc`` (through list items, dict values
+    and ``| None``), or None where there is none."""
+    current: Any = Params
+    for part in loc:
+        fields = _fields(current) if _is_model(current) else {}
+        current = fields[part].annotation if part in fields else _element(current)
+    return current if _is_model(current) else _element(current)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _element(annotation: Any) -> type[BaseModel] | None:
+    """The model in ``list[M]``, ``dict[str, M]`` or ``M | None``."""
+    return next((arg for arg in getattr(annotation, "__args__", ()) if _is_model(arg)), None)

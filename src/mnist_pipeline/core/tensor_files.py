@@ -1,0 +1,75 @@
+"""The tensor files between convert and train: ``data/tensors/<split>.safetensors``.
+
+Each holds ``x`` (float32, N x 784, pixel / 256) and ``y`` (int64, N), written and read with
+safetensors' own API: raw little-endian buffers behind a JSON header, so loading maps the file
+and no code runs on load (no pickle). ``safetensors.numpy`` and ``safe_open(framework="numpy")``
+serve the stages that do not import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save
+
+from mnist_pipeline.core.atomic import write_bytes
+from mnist_pipeline.core.errors import MissingInputError, PipelineError
+from mnist_pipeline.core.names import SPLITS
+
+if TYPE_CHECKING:  # convert reads the source files: the train stage has no need of it
+    from mnist_pipeline.convert.splits import Split
+
+
+class TensorFileError(PipelineError, ValueError):
+    """A file that should be in the safetensors format is not."""
+
+
+def split_path(folder: str | Path, split: str) -> Path:
+    return Path(folder) / f"{split}.safetensors"
+
+
+def save_splits(splits: dict[str, Split], folder: str | Path) -> None:
+    for name in SPLITS:
+        # Serialised in memory, then written: a full disk is then an OSError with its errno
+        # (which write_bytes reports in one line), not a SafetensorError without one.
+        write_bytes(split_path(folder, name), save({"x": splits[name].x, "y": splits[name].y}))
+
+
+def load_split(folder: str | Path, split: str, device: str = "cpu"):
+    """One split as ``(x, y)`` torch tensors on ``device``."""
+    from safetensors.torch import load_file
+
+    path = _existing(split_path(folder, split), "run the convert stage first")
+    tensors = load_file(str(path), device=device)
+    return tensors["x"], tensors["y"]
+
+
+def read_array(path: str | Path, key: str) -> np.ndarray:
+    """Tensor ``key`` of a safetensors file as a numpy array (no torch)."""
+    with open_safetensors(path) as f:
+        if key not in f.keys():  # noqa: SIM118 - safe_open has keys(), not __contains__
+            raise TensorFileError(f"{path}: no tensor {key!r}")
+        return f.get_tensor(key)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """A safetensors file's metadata (no torch): ``{}`` if it has none."""
+    with open_safetensors(path) as f:
+        return f.metadata() or {}
+
+
+def open_safetensors(path: str | Path):
+    path = _existing(Path(path))
+    try:
+        return safe_open(str(path), framework="numpy")
+    except SafetensorError as err:
+        raise TensorFileError(f"{path}: not a safetensors file ({err})") from None
+
+
+def _existing(path: Path, hint: str = "") -> Path:
+    if not path.is_file():
+        raise MissingInputError(f"{path}: missing" + (f"; {hint}" if hint else ""))
+    return path

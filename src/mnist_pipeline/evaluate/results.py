@@ -1,0 +1,62 @@
+"""The evaluate stage's work: a trained model's metrics and plot files, without torch.
+
+The train stage scores the model it trained and keeps the result in the model file (see
+``train.scoring`` and ``core.model_files``). This turns that record into the small files kept
+in git for ``dvc metrics`` and ``dvc plots``: ``metrics/<model>.json``, the per-epoch history,
+the test confusion pairs and a grid of the validation images the model gets most wrong (the
+only input read besides the model file: the validation split's images).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnist_pipeline.core.atomic import write_csv, write_json
+from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.model_files import read_record
+from mnist_pipeline.core.pictures import most_wrong_grid, save_png
+from mnist_pipeline.core.tensor_files import read_array, split_path
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
+
+
+@dataclass(frozen=True)
+class ResultPaths:
+    metrics: Path  # JSON for dvc metrics
+    history: Path  # CSV, one row per epoch
+    confusion: Path  # CSV of (actual, predicted) on the test split
+    most_wrong: Path  # PNG
+
+
+def model_record(name: str, weights: str | Path) -> dict:
+    """The record of model ``name`` in ``weights``, checked to be complete."""
+    record = read_record(weights, name)
+    if "evaluation" not in record:
+        raise PipelineError(f"{weights}: has no evaluation; train it again with this version")
+    return record
+
+
+def metrics(record: dict) -> dict[str, object]:
+    evaluation = record["evaluation"]
+    return {
+        "valid": evaluation["valid"],
+        "test": evaluation["test"],
+        "train": {key: record.get(key) for key in ("device", "epochs", "nproc")},
+    }
+
+
+def write_results(name: str, weights: str | Path, tensors_dir: str | Path,
+                  out: ResultPaths) -> None:
+    record = model_record(name, weights)
+    evaluation = record["evaluation"]
+    write_json(out.metrics, metrics(record))
+    write_csv(out.history, HISTORY_COLUMNS,
+              [[row[column] for column in HISTORY_COLUMNS] for row in record["history"]])
+    confusion = evaluation["confusion"]
+    write_csv(out.confusion, ["actual", "predicted"],
+              [list(pair) for pair in zip(confusion["actual"], confusion["predicted"],
+                                          strict=True)])
+    wrong = evaluation["most_wrong"]
+    images = read_array(split_path(tensors_dir, "valid"), "x")[wrong["index"]]
+    save_png(most_wrong_grid(images, wrong["actual"], wrong["predicted"]), out.most_wrong)

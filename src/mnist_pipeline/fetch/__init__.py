@@ -1,0 +1,2 @@
+"""The fetch stage's work: the dataset from ``data.url`` or a mirror, verified, into
+``data/raw``."""

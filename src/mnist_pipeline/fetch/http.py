@@ -1,0 +1,235 @@
+"""One file into its ``.part`` file: an HTTP(S) download that resumes, or a copy of a local file.
+
+Retries, their backoff and ``Retry-After`` are urllib3's ``Retry``, mounted on the ``requests``
+session: refused or timed-out connections, reads that time out before the response, HTTP 408,
+429 and 5xx. Hand-written, because no library does it: a body cut mid-stream (a drop, a stall)
+resumes with ``Range: bytes=N-`` after the bytes ``part`` holds, counted and paced by the same
+``Retry`` (a server that ignores the range or answers 416 is read from byte 0); an HTML page
+where the data should be (a captive portal) is refused at its first bytes; and each failure is
+one short line, not urllib3's nested reprs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import requests
+from requests.adapters import HTTPAdapter
+from tqdm import tqdm
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.util.retry import Retry
+
+from mnist_pipeline.core.atomic import FULL
+from mnist_pipeline.fetch.sources import RemoteFile
+
+log = logging.getLogger(__name__)
+logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines are reprs; ours are one
+
+CHUNK_BYTES = 1 << 16  # per network read: a dropped stream loses less than this
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+# The bytes as stored: a proxy that compressed them on the way would shift every resume offset.
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+class SourceError(Exception):
+    """One source failed; ``transient``: a later run may succeed (a partial file is kept)."""
+
+    def __init__(self, reason: str, transient: bool = False):
+        super().__init__(reason)
+        self.transient = transient
+
+
+class Retries(Retry):
+    """urllib3's ``Retry``, logging each retry in one line."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None) -> Retries:
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        if _pool is not None:
+            url = f"{_pool.scheme}://{_pool.host}:{_pool.port}{url}"
+        why = f"HTTP {response.status}" if response is not None else reason_of(error)
+        delay = response is not None and new.get_retry_after(response) or new.get_backoff_time()
+        log.warning("%s: %s; retrying in %.3g s", url, why, delay)
+        return new
+
+
+@dataclass(frozen=True)
+class Patience:
+    timeout_s: float = 30.0  # per connect and per read, not for the whole file
+    retries: int = 3  # per request, and per file for resumes of a cut body
+    backoff_s: float = 1.0  # urllib3's backoff factor: no wait, then 2x, 4x, ... this
+
+    def retry(self) -> Retries:
+        return Retries(total=self.retries, backoff_factor=self.backoff_s,
+                       status_forcelist=RETRY_STATUSES, raise_on_status=False)
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, HTTPAdapter(max_retries=self.retry()))
+        return session
+
+
+def download(file: RemoteFile, part: Path, session: requests.Session,
+             patience: Patience) -> bool:
+    """Fetch ``file`` into ``part``; True if its last try resumed a partial download."""
+    scheme = urlparse(file.location).scheme
+    if scheme in ("http", "https"):
+        return _download(file, part, session, patience)
+    if scheme not in ("file", "") and len(scheme) > 1:  # a drive letter is a plain path
+        raise SourceError(f"unsupported scheme {scheme!r}: use http(s)://, file:// or a path")
+    path = Path(unquote(urlparse(file.location).path) if scheme == "file" else file.location)
+    if not path.is_file():
+        raise SourceError("no such file")
+    try:
+        shutil.copyfile(path, part)
+    except OSError as err:
+        if err.errno in FULL:
+            raise  # the disk, not this source: trying others would not help
+        raise SourceError(f"{type(err).__name__}: {err}") from err
+    return False
+
+
+def _download(file: RemoteFile, part: Path, session: requests.Session,
+              patience: Patience) -> bool:
+    retry, attempts = patience.retry(), 1
+    while True:
+        try:
+            return _get(file, part, session, patience.timeout_s)
+        except _Cut as cut:  # resumed by the next try, if the Retry allows one
+            try:
+                retry = retry.increment("GET", file.location, error=cut.error)
+            except MaxRetryError:
+                raise SourceError(reason_of(cut.error, patience.timeout_s) + _after(attempts),
+                                  transient=True) from None
+            attempts += 1
+            retry.sleep()
+        except requests.RequestException as err:  # urllib3 has retried it already
+            retried = isinstance(_cause(err), MaxRetryError)
+            raise SourceError(reason_of(err, patience.timeout_s)
+                              + _after(patience.retries + 1 if retried else 1),
+                              transient=isinstance(err, (requests.ConnectionError,
+                                                         requests.Timeout))) from err
+
+
+class _Cut(Exception):
+    def __init__(self, error: BaseException) -> None:
+        self.error = error  # urllib3's reason: a ProtocolError or a ReadTimeoutError
+
+
+def _get(file: RemoteFile, part: Path, session: requests.Session, timeout_s: float) -> bool:
+    """One GET appending the rest of ``file`` to ``part``; True if it resumed."""
+    response, offset = _request(file.location, part, session, timeout_s)
+    with response:
+        if response.status_code >= 400:
+            tries = len(response.raw.retries.history) + 1 if response.raw.retries else 1
+            raise SourceError(f"HTTP {response.status_code}" + _after(tries),
+                              transient=response.status_code in RETRY_STATUSES)
+        chunks = response.iter_content(CHUNK_BYTES)
+        length = response.headers.get("Content-Length", "")
+        total = offset + int(length) if length.isdigit() else None
+        try:
+            first = next(chunks, b"")
+            _refuse_html(response.headers.get("Content-Type", ""), first)
+            with open(part, "ab" if offset else "wb") as out, _progress(file, total) as bar:
+                bar.update(offset)
+                for chunk in _chain(first, chunks):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+                    if file.max_bytes is not None and out.tell() > file.max_bytes:
+                        # A server sending more than the file's size must not fill the disk.
+                        raise SourceError(f"more than the expected {file.max_bytes} bytes")
+        except requests.RequestException as err:
+            raise _Cut(_cause(err)) from err
+    return offset > 0
+
+
+def _request(url: str, part: Path, session: requests.Session,
+             timeout_s: float) -> tuple[requests.Response, int]:
+    """GET ``url``, resuming after the bytes ``part`` holds; the response and its offset (0 when
+    the server sends the whole file: it ignored the range, or refused it with 416)."""
+    offset = part.stat().st_size if part.is_file() else 0
+    if not offset:
+        return session.get(url, stream=True, timeout=timeout_s, headers=IDENTITY), 0
+    response = session.get(url, stream=True, timeout=timeout_s,
+                           headers={**IDENTITY, "Range": f"bytes={offset}-"})
+    # "Content-Range: bytes 524288-1023999/1024000"
+    unit, _, rest = response.headers.get("Content-Range", "").partition(" ")
+    if response.status_code == 206 and unit == "bytes" and rest.startswith(f"{offset}-"):
+        log.info("%s: resuming after %d bytes", url, offset)
+        return response, offset
+    if response.status_code not in (206, 416):
+        if response.status_code == 200:
+            log.info("%s: the server ignored the range; reading from byte 0", url)
+        return response, 0
+    response.close()
+    log.warning("%s: the server would not resume at byte %d (HTTP %d); reading from byte 0",
+                url, offset, response.status_code)
+    return session.get(url, stream=True, timeout=timeout_s, headers=IDENTITY), 0
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _refuse_html(content_type: str, first: bytes) -> None:
+    """A captive portal, an error page or a login wall answers 200 with HTML: say so."""
+    start = first.lstrip()[:9].lower()
+    if "text/html" in content_type.lower() or start.startswith((b"<!doctype", b"<html")):
+        text = "".join(c if c.isprintable() else "?"
+                       for c in " ".join(first[:240].decode("utf-8", "replace").split()))
+        text = text if len(text) <= 60 else text[:60] + "..."
+        raise SourceError(f"got an HTML page ({content_type or 'no Content-Type'}) "
+                          f"starting {text!r}")
+
+
+def reason_of(err: BaseException | None, timeout_s: float | None = None) -> str:
+    """One short line for a network error (requests' or urllib3's)."""
+    cause = _cause(err) if isinstance(err, requests.RequestException) else err
+    cause = cause.reason if isinstance(cause, MaxRetryError) else cause
+    if isinstance(cause, NameResolutionError):
+        return "cannot reach host (name resolution failed)"
+    if isinstance(cause, NewConnectionError):
+        return ("cannot reach host (connection refused)" if "refused" in str(cause)
+                else f"cannot reach host ({_first_line(cause)})")
+    if isinstance(cause, ConnectTimeoutError) or isinstance(err, requests.ConnectTimeout):
+        return "cannot reach host (timed out" + (f" after {timeout_s:g} s)" if timeout_s else ")")
+    if isinstance(cause, ReadTimeoutError) or isinstance(err, requests.ReadTimeout):
+        return f"timed out (no data for {timeout_s:g} s)" if timeout_s else "timed out"
+    if isinstance(cause, ProtocolError):
+        return "connection dropped mid-download"
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS error (a proxy or a wrong clock?)"
+    return f"{type(err).__name__}: {_first_line(err)}"
+
+
+def _cause(err: requests.RequestException) -> BaseException:
+    """The urllib3 exception requests wraps (its first argument), else ``err`` itself."""
+    return err.args[0] if err.args and isinstance(err.args[0], BaseException) else err
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [""])[0][:120]
+
+
+def _after(attempts: int) -> str:
+    return f" (after {attempts} attempts)" if attempts > 1 else ""
+
+
+def _progress(file: RemoteFile, total: int | None) -> tqdm:
+    # disable=None: a bar on a terminal, silence in logs and CI.
+    return tqdm(total=total, desc=file.name, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None, leave=False)

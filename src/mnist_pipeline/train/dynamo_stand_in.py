@@ -1,0 +1,63 @@
+"""Keep ``torch.optim`` from importing ``torch._dynamo`` in a process that never compiles.
+
+``torch.optim.Optimizer`` imports ``torch._dynamo`` the first time one of its methods runs, only
+to wrap them in ``torch._dynamo.disable`` and call ``graph_break()``: both do nothing outside
+``torch.compile``, yet the import pulls in the compiler and sympy, ~2 s per train stage.
+:func:`install` puts a stand-in in its place with those two functions, as they behave outside
+compilation. Anything else asked of it imports the real module, which then replaces it for good.
+This is the one place the project touches torch's internals; ``tests/test_dynamo_stand_in.py``
+fails the day ``torch.optim`` asks it for more. The train stage installs it; importing the
+library does not.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+NAME = "torch._dynamo"
+
+
+class _StandIn(types.ModuleType):
+    """``torch._dynamo`` as seen by eager-mode code: ``disable`` and ``graph_break``."""
+
+    @staticmethod
+    def disable(fn=None, *args, **kwargs):
+        # Outside compilation, disabling the compiler for ``fn`` leaves ``fn`` as it is. Any
+        # other argument (recursive=, reason=, ..., and those later torch versions add) only
+        # says how the compiler should skip ``fn``, which nothing compiles here.
+        return fn if fn is not None else (lambda f: f)
+
+    @staticmethod
+    def graph_break(*args, **kwargs) -> None:
+        pass  # as the real one, outside compilation
+
+    def __getattr__(self, name: str):
+        return getattr(load_real(), name)
+
+
+def install() -> bool:
+    """Put the stand-in in place unless ``torch._dynamo`` is already imported; True if it was."""
+    if NAME in sys.modules:
+        return False
+    import torch
+
+    stand_in = _StandIn(NAME, __doc__)
+    sys.modules[NAME] = stand_in
+    torch._dynamo = stand_in
+    return True
+
+
+def is_stand_in() -> bool:
+    return isinstance(sys.modules.get(NAME), _StandIn)
+
+
+def load_real() -> types.ModuleType:
+    """The real ``torch._dynamo``, imported now if the stand-in held its place."""
+    import torch
+
+    if is_stand_in():
+        del sys.modules[NAME]
+        del torch._dynamo
+    return importlib.import_module(NAME)

@@ -1,0 +1,92 @@
+"""Start the train stage's ranks with torchrun when ``train.nproc`` or ``train.nnodes`` > 1.
+
+The stage command stays ``python stages/train.py <model> ...``; with several ranks that process
+runs torchrun's agent (``torch.distributed.run``) in-process, which starts the same command once
+per rank, stops them all when one fails and hands SIGINT and SIGTERM on to them. One node uses
+``--standalone`` (a free port: two trainings on one machine cannot collide); several nodes meet
+at ``train.master`` with ``--node-rank``, node 0 being the DVC workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.params import TrainParams
+
+
+class LaunchError(PipelineError, RuntimeError):
+    """The ranks asked for cannot run here."""
+
+
+def check_devices(train: TrainParams, cuda_devices: int | None = None) -> None:
+    """One GPU per rank: refuse, before any work, more ranks than this node has GPUs.
+
+    ``cuda_devices`` is the number of CUDA devices (asked of torch when not given; only for
+    CUDA settings, so a CPU run never pays for importing torch here).
+    """
+    if train.device == "cpu" or train.device == "mps":
+        if train.device == "mps" and train.nproc > 1:
+            raise LaunchError("train.nproc > 1 needs CPU (gloo) or CUDA (nccl) ranks, not mps")
+        return
+    if train.device.startswith("cuda:") and train.nproc > 1:
+        raise LaunchError(f"train.device is {train.device!r} with train.nproc {train.nproc}: "
+                          "each rank takes its own GPU (cuda:<local rank>); use 'cuda'")
+    if cuda_devices is None:
+        import torch
+
+        cuda_devices = torch.cuda.device_count()
+    if train.device == "auto" and cuda_devices == 0:
+        return  # the ranks run on the CPU
+    if train.nproc > cuda_devices:
+        raise LaunchError(f"train.nproc is {train.nproc} but this node has {cuda_devices} "
+                          "CUDA device(s): one GPU per rank")
+
+
+def under_torchrun() -> bool:
+    """True in a rank that torchrun started (it sets ``TORCHELASTIC_RUN_ID`` and the ranks)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
+
+
+def torchrun_args(train: TrainParams, node_rank: int, script_argv: list[str]) -> list[str]:
+    """torchrun's command line (without the program) for ``script_argv``."""
+    args = [f"--nproc-per-node={train.nproc}"]
+    if train.nnodes == 1:
+        args.append("--standalone")
+    else:
+        host, port = train.master.rsplit(":", 1)
+        args += [f"--nnodes={train.nnodes}", f"--node-rank={node_rank}",
+                 f"--master-addr={host.strip('[]')}", f"--master-port={port}"]
+    return args + script_argv
+
+
+def run_ranks(train: TrainParams, node_rank: int, script_argv: list[str]) -> int:
+    """Run the ranks with torchrun's agent in this process; the exit status for the stage.
+
+    The agent starts the ranks, stops them all when one fails, and hands SIGINT/SIGTERM on to
+    them. What it raises becomes a status and one line: 128 + N for signal N, 1 for a failed
+    rank (whose own message is already above), instead of its traceback.
+    """
+    # torchrun sets OMP_NUM_THREADS=1 per rank (with a warning) unless it is set: say it here.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    try:
+        run(parse_args(torchrun_args(train, node_rank, script_argv)))
+    except SignalException as stop:
+        print(f"train: stopped by {signal.Signals(stop.sigval).name}", file=sys.stderr)
+        return 128 + stop.sigval
+    except ChildFailedError as failed:
+        rank, failure = failed.get_first_failure()  # the cause; the others were stopped
+        if failure.exitcode < 0:
+            what = f"was killed by {signal.Signals(-failure.exitcode).name}"
+        else:
+            what = f"failed (exit status {failure.exitcode}); its message is above"
+        print(f"train: error: rank {rank} {what}", file=sys.stderr)
+        stopped = failure.exitcode - 128 if failure.exitcode > 128 else -failure.exitcode
+        return 128 + stopped if stopped in (signal.SIGINT, signal.SIGTERM) else 1
+    return 0

@@ -1,0 +1,125 @@
+"""One training on several processes: torchrun starts the ranks, this module connects them.
+
+Gloo on the CPU, nccl on CUDA with one GPU per rank. ``train.bs`` stays the global batch and
+every rank takes an equal part of each one (see ``tutorial.data``), so the average of the ranks'
+gradients is the one-process gradient, up to the order of float additions: DDP averages them
+for ``nn.Module`` models; ``scratch``, no ``nn.Module``, averages each parameter's gradient as
+backward accumulates it, in plain sight below. With one rank nothing here communicates.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mnist_pipeline.core.errors import PipelineError
+
+# How long a rank waits for the others (rendezvous, collectives) before failing; generous,
+# since the first collective waits for every rank's imports and data loading.
+TIMEOUT = datetime.timedelta(minutes=10)
+
+
+class DistributedError(PipelineError, RuntimeError):
+    """The ranks cannot run as configured (too few GPUs, another commit on a node, ...)."""
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place among the training's processes."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0  # the rank within this node: picks the GPU
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone logs, checkpoints and writes the model."""
+        return self.rank == 0
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` summed over all ranks, in place; untouched with one rank."""
+        if self.world > 1:
+            torch.distributed.all_reduce(tensor)
+        return tensor
+
+    def from_main(self, value):
+        """Rank 0's ``value``, on every rank (any picklable object)."""
+        if self.world == 1:
+            return value
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+SINGLE = Ranks()  # one process: the default everywhere
+
+
+def ranks_from_environment() -> Ranks:
+    """The ranks torchrun describes in ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; one without it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return SINGLE
+    return Ranks(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def rank_device(ranks: Ranks, device: torch.device) -> torch.device:
+    """The device of this rank: its own GPU (``cuda:<local rank>``) on CUDA."""
+    if ranks.world == 1 or device.type != "cuda":
+        return device
+    count = torch.cuda.device_count()
+    if ranks.local_rank >= count:
+        raise DistributedError(f"train.nproc asks for {ranks.local_rank + 1}+ ranks on this "
+                               f"node but it has {count} CUDA device(s): one GPU per rank")
+    return torch.device("cuda", ranks.local_rank)
+
+
+def connect(ranks: Ranks, device: torch.device) -> None:
+    """Join the process group torchrun prepared: nccl on CUDA, gloo on the CPU."""
+    if ranks.world == 1 or torch.distributed.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                         timeout=TIMEOUT)
+
+
+def disconnect(ranks: Ranks) -> None:
+    if ranks.world > 1 and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def same_inputs_everywhere(ranks: Ranks, code: str, data) -> None:
+    """Fail unless every node runs node 0's code on node 0's data (their SHA-256 digests):
+    a node with another commit or stale tensor files would otherwise train on other inputs."""
+    mine = (code, data.result()) if data is not None else None
+    theirs = ranks.from_main(mine)
+    if mine is not None and mine != theirs:
+        what = "code" if mine[0] != theirs[0] else "data/tensors"
+        raise DistributedError(f"rank {ranks.rank}: this node's {what} differs from node 0's; "
+                               "check out the same commit on every node and "
+                               "`dvc pull data/tensors`")
+
+
+def parallel(model, ranks: Ranks):
+    """``model`` whose gradients are averaged across the ranks; ``model`` itself with one."""
+    if ranks.world == 1:
+        return model
+    if isinstance(model, nn.Module):
+        return nn.parallel.DistributedDataParallel(model)
+
+    def average(param: torch.Tensor) -> None:
+        torch.distributed.all_reduce(param.grad)
+        param.grad.div_(ranks.world)
+
+    for param in model.parameters():
+        param.register_post_accumulate_grad_hook(average)
+    return model
+
+
+def unwrap(model):
+    """The model inside a DDP wrapper (what is saved and evaluated), or ``model`` itself."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model

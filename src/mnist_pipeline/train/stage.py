@@ -1,0 +1,83 @@
+"""What the train stage does in each of its processes, around ``variant.train_variant``.
+
+Start-up is ordered for speed: the code is hashed and the data's hash starts on another core
+before torch is imported; ``torch._dynamo`` is replaced by its stand-in. Then: this process's
+rank and device, the check that every node runs node 0's code on node 0's data, the
+checkpoint keyed to the run's inputs, training, and rank 0's model file. Interruptions and
+divergence become messages that say what was kept and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+from mnist_pipeline.core.cli import Stopped, parent_gone
+from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.params import Params
+from mnist_pipeline.train.checkpoints import Checkpoint, code_digest, data_digest, run_key
+
+log = logging.getLogger("train")
+
+
+def train_and_save(name: str, params: Params, tensors: str, weights: str) -> None:
+    # The code as imported now, not as it may be on disk when the first checkpoint is saved.
+    code = code_digest()
+    # Hashed on another core while torch imports: the checkpoint's key needs it, and on
+    # several nodes each node's first rank checks its data against node 0's.
+    digest = data_digest(tensors) if os.environ.get("LOCAL_RANK", "0") == "0" else None
+
+    from mnist_pipeline.train import dynamo_stand_in
+
+    dynamo_stand_in.install()  # optim.SGD without importing the compiler: ~2 s saved
+    import torch
+
+    from mnist_pipeline.core.model_files import save_model
+    from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted
+    from mnist_pipeline.train.ranks import (
+        disconnect,
+        ranks_from_environment,
+        same_inputs_everywhere,
+    )
+    from mnist_pipeline.train.variant import rank_setup, train_variant
+
+    setup, hyper = params.train, params.model(name)
+    ranks = ranks_from_environment()
+    device = rank_setup(setup.device, ranks)
+    if setup.nnodes > 1:
+        same_inputs_everywhere(ranks, code, digest)
+    inputs = {"model": name, "train": [setup.seed, setup.bs, setup.epochs],
+              "device": device.type, "lr": hyper.lr, "momentum": hyper.momentum,
+              "ranks": ranks.world, "torch": torch.__version__,
+              "threads": torch.get_num_threads()}
+    checkpoint = (Checkpoint(name, lambda: run_key(inputs, code, digest))
+                  if ranks.is_main else None)
+    try:
+        result = train_variant(name, params, tensors, checkpoint, ranks, device)
+    except TrainingInterrupted as stop:
+        if checkpoint is not None:
+            log.warning("%s; %s", stop, kept(checkpoint))
+        raise
+    except DivergenceError as err:
+        if checkpoint is not None:
+            checkpoint.remove()
+        raise PipelineError(f"{err}; no model written. Lower models.{name}.lr "
+                            f"(now {hyper.lr}) and run again") from None
+    if ranks.is_main:
+        if parent_gone():  # dvc was killed while this ran: its dvc.lock will not record us
+            log.warning("the process that started this stage has exited; no model written; %s",
+                        kept(checkpoint))
+            raise Stopped(signal.SIGTERM)
+        save_model(weights, result.model.state_dict(), result.record)
+        checkpoint.remove()
+    disconnect(ranks)
+
+
+def kept(checkpoint: Checkpoint) -> str:
+    """What an interrupted run leaves for the next one."""
+    done = checkpoint.saved_epoch
+    if not done:
+        return "no epoch had finished: the next run starts from scratch"
+    epochs = "epoch 1 is" if done == 1 else f"epochs 1-{done} are"
+    return f"{epochs} saved in {checkpoint.path}: run `dvc repro` again to resume"

@@ -1,0 +1,89 @@
+"""Sections "Refactor using Dataset / DataLoader" to "Wrapping DataLoader": batches from
+``TensorDataset`` and ``DataLoader``.
+
+``DataLoader(ds, batch_size=bs, shuffle=True)`` indexes and collates one sample at a time,
+which costs more than a small model's math (pytorch/pytorch#106704). So ``get_data`` gives
+``DataLoader`` whole batches of indices (``batch_size=None, sampler=BatchIndices(...)``), and
+``TensorDataset`` gathers each batch at once. The batches are those of ``shuffle=True``: one
+``torch.randperm`` of the training set per epoch, the last partial batch kept.
+
+With several ranks each takes an equal part of every training batch (``train.bs`` is a multiple
+of the ranks) or, for a last batch that does not split evenly, all of it: DDP's average of the
+ranks' gradients is then always the one-process gradient. Validation is split into parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+
+def preprocess(x, y):  # section "Wrapping DataLoader"
+    return x.view(-1, 1, 28, 28), y
+
+
+class WrappedDataLoader:
+    def __init__(self, dl, func):
+        self.dl = dl
+        self.func = func
+
+    def __len__(self):
+        return len(self.dl)
+
+    def __iter__(self):
+        batches = iter(self.dl)
+        for b in batches:
+            yield (self.func(*b))
+
+
+def get_data(train_ds, valid_ds, bs, generator=None, rank=0, world=1):
+    """The tutorial's ``get_data``: shuffled training batches of ``bs`` (drawn from
+    ``generator``), validation batches of twice that; with ranks, this rank's part of each."""
+    first, stop = rank_slice(len(valid_ds), rank, world)
+    device = train_ds.tensors[0].device if isinstance(train_ds, TensorDataset) else "cpu"
+    return (
+        DataLoader(train_ds, batch_size=None, sampler=BatchIndices(
+            len(train_ds), bs, True, generator, rank, world, device=device)),
+        DataLoader(valid_ds, batch_size=None, sampler=BatchIndices(stop, bs * 2, start=first)),
+    )
+
+
+class BatchIndices(Sampler):
+    """The batches of rows ``start`` to ``n`` of a dataset, each as one index: a slice in order,
+    or this rank's part of a slice of one ``torch.randperm`` per epoch when shuffling (on the
+    CPU generator, then moved to ``device``: the same order on every device)."""
+
+    def __init__(self, n: int, bs: int, shuffle: bool = False,
+                 generator: torch.Generator | None = None, rank: int = 0, world: int = 1,
+                 start: int = 0, device: torch.device | str = "cpu") -> None:
+        if bs < 1 or not 0 <= rank < world:
+            raise ValueError(f"batch size {bs}, rank {rank} of {world}: expected bs >= 1 and "
+                             "0 <= rank < world")
+        self.n, self.bs, self.start = n, bs, start
+        self.shuffle, self.generator, self.device = shuffle, generator, device
+        self.rank, self.world = rank, world
+
+    def __len__(self) -> int:
+        return -(-(self.n - self.start) // self.bs)
+
+    def __iter__(self) -> Iterator[slice | torch.Tensor]:
+        if not self.shuffle:
+            for first in range(self.start, self.n, self.bs):
+                yield slice(first, min(first + self.bs, self.n))
+            return
+        order = torch.randperm(self.n, generator=self.generator).to(self.device)
+        for first in range(0, self.n, self.bs):
+            batch = order[first:first + self.bs]
+            if len(batch) % self.world == 0:  # else every rank takes it all (see above)
+                batch = batch.tensor_split(self.world)[self.rank]
+            yield batch
+
+
+def rank_slice(rows: int, rank: int, world: int) -> tuple[int, int]:
+    """``(start, stop)`` of ``rank``'s part of ``rows`` rows: the first ``rows % world`` get one
+    more, so parts differ by at most one row."""
+    base, extra = divmod(rows, world)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)

@@ -1,0 +1,53 @@
+"""Section "Create fit() and get_data()": ``loss_batch`` and ``fit``, as the tutorial writes them.
+
+``fit`` takes one more argument, ``callbacks``: what a caller adds around the loop is called at
+its three points (which epochs to run, after each training batch, after each epoch's
+validation) and never written into it. The defaults do what the tutorial's ``fit`` does, so
+``fit(epochs, model, loss_func, opt, train_dl, valid_dl)`` prints ``epoch val_loss`` as there.
+The pipeline's callbacks (resume, divergence checks, ranks, progress, timing, checkpoints) are
+``train.callbacks.TrainingRecord``.
+"""
+
+import numpy as np
+import torch
+
+
+class Callbacks:
+    """Where ``fit`` lets a caller in; these defaults are the tutorial's own loop."""
+
+    def epochs(self, epochs):
+        return range(epochs)
+
+    def after_batch(self, loss, num):
+        pass
+
+    def after_epoch(self, epoch, val_loss):
+        print(epoch, val_loss)
+
+
+def loss_batch(model, loss_func, xb, yb, opt=None):
+    loss = loss_func(model(xb), yb)
+
+    if opt is not None:
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    return loss.item(), len(xb)
+
+
+def fit(epochs, model, loss_func, opt, train_dl, valid_dl, callbacks=None):
+    callbacks = callbacks or Callbacks()
+    for epoch in callbacks.epochs(epochs):
+        model.train()
+        for xb, yb in train_dl:
+            callbacks.after_batch(*loss_batch(model, loss_func, xb, yb, opt))
+
+        model.eval()
+        with torch.no_grad():
+            losses, nums = zip(
+                *[loss_batch(model, loss_func, xb, yb) for xb, yb in valid_dl]
+            )
+        val_loss = np.sum(np.multiply(losses, nums)) / np.sum(nums)
+
+        callbacks.after_epoch(epoch, val_loss)

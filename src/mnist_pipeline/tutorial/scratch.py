@@ -1,0 +1,87 @@
+"""Section "Neural net from scratch (no torch.nn)": plain tensors and hand-written functions.
+
+``log_softmax``, ``nll`` and ``accuracy`` are the section's. ``Scratch`` holds its ``weights``
+and ``bias`` and is its ``model(xb)``; ``ManualSGD`` is its update under ``torch.no_grad()``
+behind the ``step``/``zero_grad`` that ``fit`` calls (the swap "Refactor using optim" makes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def log_softmax(x):
+    return x - x.exp().sum(-1).log().unsqueeze(-1)
+
+
+def nll(input, target):
+    return -input[range(target.shape[0]), target].mean()
+
+
+def accuracy(out, yb):
+    preds = torch.argmax(out, dim=1)
+    return (preds == yb).float().mean()
+
+
+class Scratch:
+    """The section's model: ``log_softmax(xb @ weights + bias)`` on two plain tensors.
+
+    Not an ``nn.Module``: the section uses none of ``torch.nn``. It offers just what ``fit``,
+    a checkpoint and a model file ask of a model (``train``/``eval`` change nothing here).
+    """
+
+    def __init__(self) -> None:
+        # Xavier initialisation; requires_grad is set after it so the init is not recorded.
+        self.weights = torch.randn(784, 10) / math.sqrt(784)
+        self.weights.requires_grad_()
+        self.bias = torch.zeros(10, requires_grad=True)
+
+    def __call__(self, xb):
+        return log_softmax(xb @ self.weights + self.bias)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.weights, self.bias]
+
+    def to(self, device) -> Scratch:
+        with torch.no_grad():
+            self.weights = self.weights.to(device).requires_grad_()
+            self.bias = self.bias.to(device).requires_grad_()
+        return self
+
+    def train(self, mode: bool = True) -> Scratch:
+        return self
+
+    def eval(self) -> Scratch:
+        return self
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"weights": self.weights.detach(), "bias": self.bias.detach()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            self.weights.copy_(state["weights"])
+            self.bias.copy_(state["bias"])
+
+
+class ManualSGD:
+    """The section's update of each parameter by its gradient times ``lr``, as an optimizer."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float) -> None:
+        self.params, self.lr = params, lr
+
+    def step(self) -> None:
+        with torch.no_grad():
+            for p in self.params:
+                p.add_(p.grad, alpha=-self.lr)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def state_dict(self) -> dict[str, object]:
+        return {}  # plain SGD keeps nothing between steps
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        pass
