@@ -66,7 +66,8 @@ class Scratch:
 
 
 class ManualSGD:
-    """The section's update of each parameter by its gradient times ``lr``, as an optimizer."""
+    """The section's update, ``weights -= weights.grad * lr`` under ``torch.no_grad()`` and the
+    gradients zeroed, for each parameter (as "Refactor using optim" writes it), as an optimizer."""
 
     def __init__(self, params: list[torch.Tensor], lr: float) -> None:
         self.params, self.lr = params, lr
@@ -74,11 +75,11 @@ class ManualSGD:
     def step(self) -> None:
         with torch.no_grad():
             for p in self.params:
-                p.add_(p.grad, alpha=-self.lr)
+                p -= p.grad * self.lr
 
     def zero_grad(self) -> None:
         for p in self.params:
-            p.grad = None
+            p.grad.zero_()
 
     def state_dict(self) -> dict[str, object]:
         return {}  # plain SGD keeps nothing between steps
