@@ -34,13 +34,12 @@ def worker(name: str, epochs: int, out: str) -> None:
     from mnist_pipeline.core.tensor_files import load_split
     from mnist_pipeline.train.callbacks import TrainingRecord
     from mnist_pipeline.train.devices import fastest_layout
-    from mnist_pipeline.train.ranks import disconnect, parallel, ranks_from_environment
-    from mnist_pipeline.train.variant import rank_setup
+    from mnist_pipeline.train.ranks import connect, disconnect, parallel, ranks_from_environment
     from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
     from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
     ranks = ranks_from_environment()
-    device = rank_setup("cpu", ranks)
+    device = connect(ranks, torch.device("cpu"))
     _, tensors = dataset()
     train, valid = load_split(tensors, "train"), load_split(tensors, "valid")
     spec, params = VARIANTS[name], load_params(ROOT / "params.yaml")

@@ -35,7 +35,7 @@ PLAIN_TARGET_S = 0.5
 BARE_TORCH = {"cpu": "import torch",
               "cuda": "import torch; torch.ones(1, device='cuda')"}  # CUDA started too
 STAGE_IMPORTS = {
-    "fetch": "mnist_pipeline.fetch.dataset, mnist_pipeline.fetch.sources",
+    "fetch": "mnist_pipeline.fetch.dataset, mnist_pipeline.core.params",
     "convert": "mnist_pipeline.convert.readers, mnist_pipeline.core.tensor_files, "
                "mnist_pipeline.core.pictures",
     "train": "mnist_pipeline.train.variant, mnist_pipeline.core.model_files, "

@@ -11,9 +11,8 @@ import logging
 
 from mnist_pipeline.core.cli import run_stage
 from mnist_pipeline.core.params import load_params
-from mnist_pipeline.fetch.dataset import fetch_dataset
+from mnist_pipeline.fetch.dataset import dataset_sources, fetch_dataset
 from mnist_pipeline.fetch.http import Patience
-from mnist_pipeline.fetch.sources import dataset_sources
 
 
 def main() -> None:

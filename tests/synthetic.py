@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.convert.readers import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
-from mnist_pipeline.convert.splits import Split
+from mnist_pipeline.convert.readers import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, Split
 from mnist_pipeline.core.names import CLASSES, IDX_FILES, SPLITS
 
 SIDE = 28

@@ -11,8 +11,13 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from mnist_pipeline.convert.readers import read_pickle, read_source
-from mnist_pipeline.convert.splits import DatasetFormatError, Split, validate
+from mnist_pipeline.convert.readers import (
+    DatasetFormatError,
+    Split,
+    read_pickle,
+    read_source,
+    validate,
+)
 from mnist_pipeline.convert.unpickler import UnsafePickleError
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
 from mnist_pipeline.core.tensor_files import load_split, read_array, save_splits

@@ -12,9 +12,16 @@ import pytest
 import yaml
 
 from mnist_pipeline.core.names import IDX_FILES
-from mnist_pipeline.fetch.dataset import FetchError, download_dir, fetch_dataset, file_md5
+from mnist_pipeline.fetch.dataset import (
+    Expected,
+    FetchError,
+    download_dir,
+    fetch_dataset,
+    file_md5,
+    idx_source,
+    pickle_source,
+)
 from mnist_pipeline.fetch.http import Patience
-from mnist_pipeline.fetch.sources import Expected, idx_source, pickle_source
 
 from conftest import ROOT, limit_file_size, unused_port
 from project import create_project, repro, set_params

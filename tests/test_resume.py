@@ -47,13 +47,13 @@ def test_a_resumed_run_ends_with_the_same_model_and_history(tensors, tmp_path, n
     params = params_with()
     straight = train_variant(name, params, str(tensors))
 
-    first = StopAfterFirstSave(name, lambda: "key", tmp_path)
+    first = StopAfterFirstSave(name, "key", tmp_path)
     with pytest.raises(TrainingInterrupted) as stop:
         train_variant(name, params, str(tensors), first)
     assert (stop.value.epoch, first.saved_epoch) == (1, 1)
     assert first.path.is_file()
 
-    again = Checkpoint(name, lambda: "key", tmp_path)
+    again = Checkpoint(name, "key", tmp_path)
     resumed = train_variant(name, params, str(tensors), again)
     assert again.saved_epoch == 3
     assert resumed.record == straight.record  # history and evaluation included
@@ -62,16 +62,16 @@ def test_a_resumed_run_ends_with_the_same_model_and_history(tensors, tmp_path, n
 
 
 def test_a_checkpoint_of_other_inputs_is_ignored_and_deleted(tensors, tmp_path):
-    old = StopAfterFirstSave("logistic", lambda: "old-key", tmp_path)
+    old = StopAfterFirstSave("logistic", "old-key", tmp_path)
     with pytest.raises(TrainingInterrupted):
         train_variant("logistic", params_with(), str(tensors), old)
-    new = Checkpoint("logistic", lambda: "new-key", tmp_path)
+    new = Checkpoint("logistic", "new-key", tmp_path)
     assert new.load() is None
     assert not old.path.exists()
 
 
 def test_an_unreadable_checkpoint_is_never_resumed(tmp_path):
-    checkpoint = Checkpoint("cnn", lambda: "key", tmp_path)
+    checkpoint = Checkpoint("cnn", "key", tmp_path)
     checkpoint.path.write_bytes(b"not a checkpoint")
     assert checkpoint.load() is None and not checkpoint.path.exists()
 

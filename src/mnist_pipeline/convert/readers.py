@@ -1,10 +1,9 @@
-"""Read ``mnist.pkl.gz``, or the four MNIST idx files, into validated splits (see ``splits``).
+"""Read ``mnist.pkl.gz``, or the four MNIST idx files, into validated splits.
 
-The pickle is read with the restricted ``unpickler``: a hostile file raises before anything it
-names runs. The idx files (magic 2051 images, 2049 labels) give the same tensors: pixel / 256,
-and the last 10,000 training images as the validation split, as ``mnist.pkl.gz`` was made. A
-broken file fails with one line naming it and what was expected; an idx header asking for more
-data than its gzip file can hold is refused before anything that large is read or allocated.
+The pickle goes through the restricted ``unpickler``; the idx files give the same tensors
+(pixel / 256, the last 10,000 training images as validation, as ``mnist.pkl.gz`` was made). A
+broken file fails with one line naming it; an idx header asking for more data than its gzip
+file can hold is refused before anything that large is read.
 """
 
 from __future__ import annotations
@@ -15,14 +14,27 @@ import math
 import pickle
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.convert.splits import PIXELS, DatasetFormatError, Split, validate
 from mnist_pipeline.convert.unpickler import NumpyOnlyUnpickler
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.names import IDX_FILES, PICKLE_NAME, SPLITS
+from mnist_pipeline.core.names import CLASSES, IDX_FILES, PICKLE_NAME, SPLITS
+
+PIXELS = 28 * 28
+
+
+class DatasetFormatError(PipelineError, ValueError):
+    """The source file parsed but does not hold MNIST-shaped data."""
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray  # float32 (N, 784), values in [0, 1]
+    y: np.ndarray  # int64 (N,), values 0..9
+
 
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
@@ -35,11 +47,8 @@ NOT_A_PICKLE = (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexEr
 
 
 def read_source(path: str | Path, valid_size: int = VALID_SIZE) -> dict[str, Split]:
-    """Read ``mnist.pkl.gz``, or a folder holding it or the four idx files, validated.
-
-    A folder holding both is read as the pickle. ``valid_size`` applies to idx sources only:
-    that many images from the end of the idx training set become the validation split.
-    """
+    """``mnist.pkl.gz``, or a folder holding it (first) or the four idx files, validated;
+    ``valid_size`` images from the end of an idx training set become the validation split."""
     path = Path(path)
     if not path.exists():
         raise MissingInputError(f"{path}: missing; run the fetch stage first")
@@ -67,8 +76,9 @@ def read_pickle(path: str | Path) -> dict[str, Split]:
             raise DatasetFormatError(f"{path}: expected a pickle of numpy arrays inside the gzip; "
                                      f"unpickling failed: {_one_line(err)}") from None
     if not (isinstance(data, tuple) and len(data) == 3):
+        size = f" of {len(data)}" if isinstance(data, (tuple, list)) else ""
         raise DatasetFormatError(f"{path}: expected a tuple of 3 (x, y) splits {SPLITS}, got "
-                                 f"{_describe(data)}")
+                                 f"a {type(data).__name__}{size}")
     splits = {}
     for name, pair in zip(SPLITS, data, strict=True):
         if not (isinstance(pair, tuple) and len(pair) == 2):
@@ -99,12 +109,9 @@ def read_idx_folder(folder: Path, valid_size: int = VALID_SIZE) -> dict[str, Spl
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor`` does).
-
-    The header is read and checked first: a header asking for more bytes than the gzip file
-    could hold is refused before any of them is read, and the data is read in chunks, so
-    memory grows with what the file really holds, never with what its header claims.
-    """
+    """One gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor``), its header
+    checked first and its data read in chunks: memory follows what the file holds, never what
+    its header claims."""
     with _GzipStream(path) as f:
         head = f.read(4)
         if len(head) < 4:
@@ -149,11 +156,8 @@ def _read_at_most(f: _GzipStream, limit: int) -> bytearray:
 
 
 class _GzipStream:
-    """A gzip file's decompressed bytes whose read errors become one-line messages naming it.
-
-    Kept apart from the unpickler's errors on purpose: gzip reports a truncated file as
-    ``EOFError``, as the unpickler reports a pickle that ends early.
-    """
+    """A gzip file's bytes, its read errors one line naming it; apart from the unpickler's on
+    purpose: gzip reports a truncated file as ``EOFError``, as pickle does a short pickle."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -168,10 +172,6 @@ class _GzipStream:
     def readline(self, size: int = -1) -> bytes:
         with self._named_errors():
             return self._file.readline(size)
-
-    def readinto(self, buffer) -> int:
-        with self._named_errors():
-            return self._file.readinto(buffer)
 
     def __enter__(self) -> _GzipStream:
         return self
@@ -200,11 +200,35 @@ def _one_line(err: BaseException, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _describe(value: object) -> str:
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)}"
-    return f"a {type(value).__name__}"
-
-
 def _scale(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), PIXELS).astype(np.float32) / np.float32(256)
+
+
+def validate(splits: dict[str, Split], source: str) -> None:
+    """Raise :class:`DatasetFormatError` unless every split is MNIST-shaped; cast y to int64."""
+    if set(splits) != set(SPLITS):
+        raise DatasetFormatError(f"{source}: expected splits {SPLITS}, got {tuple(splits)}")
+    for name, split in splits.items():
+        where = f"{source}: split {name!r}"
+        x, y = split.x, split.y
+        if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != PIXELS:
+            raise DatasetFormatError(
+                f"{where}: x must be float32 (N, {PIXELS}), got {x.dtype} {x.shape}"
+            )
+        # Written so that NaN (which fails every comparison) is rejected too.
+        if x.size and not (x.min() >= 0 and x.max() <= 1):
+            raise DatasetFormatError(
+                f"{where}: x values must lie in [0, 1], got [{x.min()}, {x.max()}]"
+            )
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise DatasetFormatError(f"{where}: y must be 1-D integers, got {y.dtype} {y.shape}")
+        if len(x) != len(y):
+            raise DatasetFormatError(f"{where}: {len(x)} images but {len(y)} labels")
+        if len(x) == 0:
+            raise DatasetFormatError(f"{where}: empty")
+        if y.min() < 0 or y.max() >= CLASSES:
+            raise DatasetFormatError(
+                f"{where}: labels must be 0..{CLASSES - 1}, got [{y.min()}, {y.max()}]"
+            )
+        if y.dtype != np.int64:
+            splits[name] = Split(x, y.astype(np.int64))

@@ -1,10 +1,8 @@
 """An unpickler that rebuilds numpy arrays of plain numbers, and nothing else.
 
-Allowing numpy's classes by name is not enough (called directly, ``numpy.ndarray`` builds an
-object array over bytes the file chose; nested ``_codecs.encode`` 'hex' calls make a memory
-bomb), so each allowed global is a guard that accepts only the calls numpy's own pickles make:
-``_reconstruct(ndarray, (0,), b'b')`` then ``__setstate__``, ``_frombuffer`` (protocol 5),
-``dtype`` of booleans, integers and floats, and ``_codecs.encode(str, 'latin1')``.
+Each allowed global is a guard accepting only the calls numpy's own pickles make: called
+directly, ``numpy.ndarray`` would build an object array over bytes the file chose, and nested
+``_codecs.encode`` 'hex' calls would make a memory bomb.
 """
 
 from __future__ import annotations

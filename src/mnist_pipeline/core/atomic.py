@@ -1,7 +1,5 @@
-"""Atomic file writes: a killed or failed stage never leaves a half-written output behind.
-
-A write that fails on a full disk (or quota, or file-size limit) is one :class:`OutputWriteError`
-naming the output, with nothing left at its path.
+"""Atomic file writes: a killed or failed stage never leaves a half-written output, and a full
+disk is one :class:`OutputWriteError` naming the output.
 """
 
 from __future__ import annotations
@@ -27,11 +25,8 @@ class OutputWriteError(PipelineError, OSError):
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds.
-
-    The temporary file lives in the destination's folder so the final ``os.replace`` is a
-    same-filesystem rename, which is atomic on POSIX and Windows.
-    """
+    """A temporary path beside ``dest`` (so the rename is atomic), renamed onto ``dest`` only if
+    the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -50,8 +45,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def full_disk_as_error(dest: str | Path, what: str = "it") -> Iterator[None]:
-    """Within the block, a full disk (or quota, or file-size limit) becomes one line naming
-    ``dest``, not a traceback."""
+    """A full disk (or quota, or file-size limit) in the block is one line naming ``dest``."""
     try:
         yield
     except OSError as err:
@@ -69,8 +63,7 @@ def umask() -> int:
 
 
 def write_bytes(dest: str | Path, data: bytes | memoryview) -> None:
-    """Write ``data`` serialised in memory beforehand, so that a full disk is a plain OSError
-    (which :func:`atomic_path` reports) rather than a serialiser's own error."""
+    """Write ``data``, serialised in memory: a full disk is then a plain, reported OSError."""
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
 

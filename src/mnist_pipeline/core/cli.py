@@ -1,14 +1,10 @@
 """What every stage script shares: logging to stderr, clean exits for user errors and signals.
 
-A :class:`PipelineError` becomes one line on stderr and exit status 1; any other exception is a
-bug and keeps its traceback. SIGINT and SIGTERM raise :class:`Stopped`, so a stage unwinds (its
-atomic writes leave nothing half-written) and exits 128 + the signal's number.
-
-:func:`stop_with_parent` also stops a stage whose starter died (``kill <pid of dvc>`` ends dvc
-alone), when DVC or torchrun started it, so an orphan cannot write its output after
-``dvc.lock`` was settled. A shell DVC ran the stage with may stay in between (dash, Debian's
-``/bin/sh``): the watch follows it up to its own parent. No library watches a parent; psutil,
-which DVC requires too, reads the processes.
+A :class:`PipelineError` is one line on stderr and exit 1; other exceptions keep their
+traceback. SIGINT and SIGTERM raise :class:`Stopped`, so a stage unwinds and exits 128 + the
+signal. :func:`stop_with_parent` stops a stage started by DVC or torchrun once its starter died
+(``kill <pid of dvc>``), so no orphan writes an output after ``dvc.lock`` was settled; it
+follows a shell that stayed in between (dash, Debian's ``/bin/sh``). psutil reads the processes.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from mnist_pipeline.core.errors import PipelineError
@@ -57,11 +54,10 @@ def stop_with_parent() -> None:
     _watched[:] = [(me, me.ppid())]
     if parent is not None and parent.name() in SHELLS:  # `sh -c "python stages/..."` stayed
         _watched.append((parent, parent.ppid()))
-    never = threading.Event()
 
     def watch() -> None:
         while not parent_gone():
-            never.wait(PARENT_CHECK_S)
+            time.sleep(PARENT_CHECK_S)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

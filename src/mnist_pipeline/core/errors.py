@@ -1,8 +1,4 @@
-"""The base of every error a user can cause and fix (bad params, bad data, missing device).
-
-Stage scripts print these as one clear message and exit non-zero, without a traceback; any other
-exception is a bug and keeps its traceback.
-"""
+"""The errors a user can cause and fix: a stage prints them as one line, without a traceback."""
 
 
 class PipelineError(Exception):

@@ -1,8 +1,5 @@
-"""Model files: ``models/<name>.safetensors``, the weights with the run's record as metadata.
-
-The record (model, device, seed, params, ranks, per-epoch history and the trained model's
-evaluation) travels with the weights: through DVC's cache, remotes and run-cache, and to anyone
-handed the file. The train stage writes it; the evaluate stage reads it without torch.
+"""Model files: ``models/<name>.safetensors``, the weights with the run's record as metadata
+(how it was made and how it scored), written by the train stage, read without torch.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""The names the stages share: the tutorial's models in its order, the splits and the dataset's
-files (``mnist.pkl.gz`` or the four MNIST idx files). ``check_model_name`` is the one check of a
-model name; ``tutorial.models.get_model`` builds them.
+"""The names the stages share: the models, the splits, the dataset's files; and the one check
+of a model name.
 """
 
 import difflib
@@ -23,12 +22,10 @@ class UnknownModelError(PipelineError, ValueError):
     """A model name that is not one of the tutorial's."""
 
 
-def check_model_name(name: str, key: str | None = None) -> str:
-    """``name`` if it is a model of the tutorial; else an error listing them (naming ``key``,
-    the params.yaml entry, when given)."""
+def check_model_name(name: str) -> str:
+    """``name`` if it is a model of the tutorial; else an error listing them."""
     if name not in MODEL_NAMES:
-        what = f"{key}: unknown model" if key else f"unknown model {name!r}"
-        raise UnknownModelError(f"{what}; valid models: {', '.join(MODEL_NAMES)}"
+        raise UnknownModelError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}"
                                 f"{did_you_mean(name, MODEL_NAMES)}")
     return name
 

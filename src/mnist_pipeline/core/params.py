@@ -1,10 +1,7 @@
 """Typed, validated, frozen view of ``params.yaml`` (pydantic models).
 
-Stages call :func:`load_params` first thing, so a typo or a bad value fails before any work
-starts, with one line naming the dotted key, the value given and what is expected, e.g.
-``train.bs: got 0, expected an integer >= 1`` or
-``models.cnn.learning_rate: unknown key; did you mean 'lr'? (expected lr, momentum)``.
-What is expected is each field's ``description``, so the models below document the file too.
+A typo or a bad value fails before any work, in one line naming the dotted key, the value and
+what is expected (the field's ``description``): ``train.bs: got 0, expected an integer >= 1``.
 """
 
 from __future__ import annotations
@@ -14,16 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from mnist_pipeline.core.errors import PipelineError
-from mnist_pipeline.core.names import (
-    IDX_FILES,
-    MODEL_NAMES,
-    UnknownModelError,
-    check_model_name,
-    did_you_mean,
-)
+from mnist_pipeline.core.names import IDX_FILES, MODEL_NAMES, check_model_name, did_you_mean
 
 MD5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex digits")]
 MIRROR_EXPECTED = "a URL or path of mnist.pkl.gz, or a mapping {format: idx, url, md5}"
@@ -78,19 +69,12 @@ class Mirror(Section):
 
 class DataParams(Section):
     url: str = Field(min_length=1, description="a non-empty string")
-    mirrors: list[Mirror] = Field([], description="a list of mirrors")
+    mirrors: list[Mirror] | None = Field([], description="a list of mirrors")
     md5: MD5 | None = Field(None, description="32 lowercase hex digits, or null to skip it")
     size: int | None = Field(None, gt=0, description="a positive number of bytes, or null")
     timeout_s: float = Field(30.0, gt=0, description="a number > 0")
     retries: int = Field(3, ge=0, description="an integer >= 0")
     retry_backoff_s: float = Field(1.0, ge=0, description="a number >= 0")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_mirrors(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("mirrors", []) is None:
-            return {**value, "mirrors": []}  # `mirrors:` left empty in the file
-        return value
 
 
 class TrainParams(Section):
@@ -113,13 +97,18 @@ class ModelParams(Section):
     momentum: float = Field(ge=0, lt=1, description="a number in [0, 1)")
 
 
+# One entry per model of the tutorial, each required: pydantic names a missing or unknown one.
+Models = create_model("Models", __base__=Section,
+                      **{name: (ModelParams, ...) for name in MODEL_NAMES})
+
+
 class Params(Section):
     data: DataParams
     train: TrainParams
-    models: dict[str, ModelParams]
+    models: Models
 
     def model(self, name: str) -> ModelParams:
-        return self.models[check_model_name(name)]
+        return getattr(self.models, check_model_name(name))
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -137,17 +126,9 @@ def parse_params(raw: Any) -> Params:
 
 
 def _check_across_fields(params: Params) -> None:
-    for name in params.models:
-        try:
-            check_model_name(name, key=f"models.{name}")
-        except UnknownModelError as err:
-            raise ParamsError(str(err)) from None
-    for name in MODEL_NAMES:
-        if name not in params.models:
-            raise ParamsError(f"models.{name}: missing")
-    if params.models["scratch"].momentum != 0:
+    if params.model("scratch").momentum != 0:
         # The tutorial's hand-written update is plain SGD; there is no momentum to apply.
-        raise ParamsError(f"models.scratch.momentum: got {params.models['scratch'].momentum!r}, "
+        raise ParamsError(f"models.scratch.momentum: got {params.model('scratch').momentum!r}, "
                           "expected 0 (the manual update has no momentum)")
     train = params.train
     found = ENDPOINT.match(train.master)
@@ -203,5 +184,8 @@ def _is_model(annotation: Any) -> bool:
 
 
 def _element(annotation: Any) -> type[BaseModel] | None:
-    """The model in ``list[M]``, ``dict[str, M]`` or ``M | None``."""
-    return next((arg for arg in getattr(annotation, "__args__", ()) if _is_model(arg)), None)
+    """The model in ``list[M]``, ``dict[str, M]``, ``M | None``, ``list[M] | None``..."""
+    for arg in getattr(annotation, "__args__", ()):
+        if found := arg if _is_model(arg) else _element(arg):
+            return found
+    return None

@@ -1,9 +1,5 @@
-"""PNG grids of digits with captions, for DVC image plots.
-
-* the convert stage's first look at the data (the tutorial's ``pyplot.imshow(x_train[0])``, for
-  a grid of training images with their labels);
-* each model's validation images with the highest loss: the ones it gets most wrong, captioned
-  ``true -> predicted``.
+"""PNG grids of digits with captions, for DVC image plots: the first training images with their
+labels, and each model's validation images with the highest loss (``true -> predicted``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""The tensor files between convert and train: ``data/tensors/<split>.safetensors``.
-
-Each holds ``x`` (float32, N x 784, pixel / 256) and ``y`` (int64, N), written and read with
-safetensors' own API: raw little-endian buffers behind a JSON header, so loading maps the file
-and no code runs on load (no pickle). ``safetensors.numpy`` and ``safe_open(framework="numpy")``
-serve the stages that do not import torch.
+"""The tensor files between convert and train: ``data/tensors/<split>.safetensors``, with ``x``
+(float32, N x 784, pixel / 256) and ``y`` (int64). safetensors' own API: no pickle, no code run
+on load, and its numpy side for the stages that do not import torch.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from mnist_pipeline.core.errors import MissingInputError, PipelineError
 from mnist_pipeline.core.names import SPLITS
 
 if TYPE_CHECKING:  # convert reads the source files: the train stage has no need of it
-    from mnist_pipeline.convert.splits import Split
+    from mnist_pipeline.convert.readers import Split
 
 
 class TensorFileError(PipelineError, ValueError):
@@ -32,9 +29,7 @@ def split_path(folder: str | Path, split: str) -> Path:
 
 
 def save_splits(splits: dict[str, Split], folder: str | Path) -> None:
-    for name in SPLITS:
-        # Serialised in memory, then written: a full disk is then an OSError with its errno
-        # (which write_bytes reports in one line), not a SafetensorError without one.
+    for name in SPLITS:  # in memory first: a full disk is then an OSError with its errno
         write_bytes(split_path(folder, name), save({"x": splits[name].x, "y": splits[name].y}))
 
 

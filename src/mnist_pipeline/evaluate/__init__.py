@@ -1,2 +1,2 @@
 """The evaluate stage's work: a model file's record as the metrics and plot files DVC
-compares, and a summary table across models. Imports no torch."""
+compares. Imports no torch."""

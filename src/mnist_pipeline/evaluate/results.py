@@ -1,10 +1,5 @@
-"""The evaluate stage's work: a trained model's metrics and plot files, without torch.
-
-The train stage scores the model it trained and keeps the result in the model file (see
-``train.scoring`` and ``core.model_files``). This turns that record into the small files kept
-in git for ``dvc metrics`` and ``dvc plots``: ``metrics/<model>.json``, the per-epoch history,
-the test confusion pairs and a grid of the validation images the model gets most wrong (the
-only input read besides the model file: the validation split's images).
+"""The evaluate stage's work, without torch: the model file's record as ``metrics/<model>.json``,
+the per-epoch history, the test confusion pairs and a grid of the images most wrong.
 """
 
 from __future__ import annotations
@@ -29,26 +24,17 @@ class ResultPaths:
     most_wrong: Path  # PNG
 
 
-def model_record(name: str, weights: str | Path) -> dict:
-    """The record of model ``name`` in ``weights``, checked to be complete."""
-    record = read_record(weights, name)
-    if "evaluation" not in record:
-        raise PipelineError(f"{weights}: has no evaluation; train it again with this version")
-    return record
-
-
 def metrics(record: dict) -> dict[str, object]:
     evaluation = record["evaluation"]
-    return {
-        "valid": evaluation["valid"],
-        "test": evaluation["test"],
-        "train": {key: record.get(key) for key in ("device", "epochs", "nproc")},
-    }
+    return {"valid": evaluation["valid"], "test": evaluation["test"],
+            "train": {key: record.get(key) for key in ("device", "epochs", "nproc")}}
 
 
 def write_results(name: str, weights: str | Path, tensors_dir: str | Path,
                   out: ResultPaths) -> None:
-    record = model_record(name, weights)
+    record = read_record(weights, name)
+    if "evaluation" not in record:
+        raise PipelineError(f"{weights}: has no evaluation; train it again with this version")
     evaluation = record["evaluation"]
     write_json(out.metrics, metrics(record))
     write_csv(out.history, HISTORY_COLUMNS,

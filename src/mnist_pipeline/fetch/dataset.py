@@ -1,14 +1,10 @@
-"""Fill a folder (``data/raw``) from the first source whose every file verifies.
+"""Fill a folder (``data/raw``) from the first source whose every file verifies (size, md5):
+``data.url``, then ``data.mirrors`` (``mnist.pkl.gz`` at a URL or path, or the idx files).
 
-It ends up holding ``mnist.pkl.gz`` or the four idx files, verbatim. A 4xx, an HTML page or a
-source out of retries moves on to the next source. Every file is checked against its size and
-md5; one that fails after a resume is downloaded once more from byte 0, in case the partial file
-was stale. Downloads in progress are ``.part`` files (one per URL) in ``data/.raw.download/``,
-beside the output, because DVC deletes ``data/raw`` before it reruns the stage and a resume
-needs them: one cut short (a drop, a stall, a 5xx, no network) is kept for the next run, one
-that failed for good (wrong bytes, 4xx, HTML) is not. Only when every file of a source has
-verified do they move into a new folder that replaces ``data/raw`` by a rename, so ``data/raw``
-is complete or absent, never partial.
+Partial downloads wait as ``.part`` files in ``data/.raw.download/`` (DVC deletes ``data/raw``
+before rerunning the stage); one cut short is kept for the next run to resume, one that failed
+for good is not. A resumed file that fails its md5 is fetched again from byte 0. Verified files
+move into a new folder that replaces ``data/raw`` by one rename: complete or absent.
 """
 
 from __future__ import annotations
@@ -20,17 +16,70 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_pipeline.core.atomic import full_disk_as_error, umask
 from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.names import IDX_FILES, PICKLE_NAME
+from mnist_pipeline.core.params import DataParams
 from mnist_pipeline.fetch.http import Patience, SourceError, download
-from mnist_pipeline.fetch.sources import Expected, RemoteFile, Source
 
 log = logging.getLogger(__name__)
 
 OFFLINE_HINT = ("working offline? put the path of a local copy of mnist.pkl.gz in data.mirrors, "
                 "or get the dataset from a team remote with `dvc pull data/raw`")
+
+
+IDX_MAX_BYTES = 64 << 20  # the largest real idx file is 9.9 MB; more means a runaway server
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a downloaded file must be; ``None`` skips that check."""
+
+    size: int | None
+    md5: str | None
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str  # its name in the output folder
+    location: str  # URL or path
+    expected: Expected
+    max_bytes: int | None  # stop reading past this many bytes
+
+
+@dataclass(frozen=True)
+class Source:
+    label: str  # how messages name it: the file's URL, or the idx files' base URL
+    files: tuple[RemoteFile, ...]
+
+
+def pickle_source(location: str, expected: Expected) -> Source:
+    return Source(location, (RemoteFile(PICKLE_NAME, location, expected, expected.size),))
+
+
+def idx_source(base: str, md5: dict[str, str]) -> Source:
+    files = tuple(RemoteFile(name, _join(base, name), Expected(None, md5[name]), IDX_MAX_BYTES)
+                  for name in IDX_FILES.values())
+    return Source(base, files)
+
+
+def dataset_sources(data: DataParams) -> list[Source]:
+    """``data.url``, then each mirror, as sources."""
+    expected = Expected(data.size, data.md5)
+    return [pickle_source(data.url, expected)] + [
+        pickle_source(mirror.url, expected) if mirror.format == "pickle"
+        else idx_source(mirror.url, mirror.md5.by_file_name())
+        for mirror in data.mirrors or []
+    ]
+
+
+def _join(base: str, name: str) -> str:
+    if "://" in base:
+        return base.rstrip("/") + "/" + name
+    return str(Path(base) / name)
 
 
 class FetchError(PipelineError, RuntimeError):
@@ -86,8 +135,10 @@ def _fetch_file(file: RemoteFile, staging: Path, session, patience: Patience) ->
     part = staging / f"{file.name}.{key}.part"
     if file.expected.md5 is None:
         log.warning("%s: no md5 given: its checksum will not be verified", file.location)
-    elif part.is_file() and _verifies(part, file.expected):
-        return part  # verified by an earlier run that failed on another file
+    elif part.is_file():
+        with contextlib.suppress(SourceError):
+            verify(part, file.expected)
+            return part  # verified by an earlier run that failed on another file
     try:
         resumed = download(file, part, session, patience)
         try:
@@ -117,14 +168,6 @@ def verify(path: Path, expected: Expected) -> None:
         md5 = file_md5(path)
         if md5 != expected.md5:
             raise SourceError(f"md5 mismatch: got {md5}, expected {expected.md5}")
-
-
-def _verifies(path: Path, expected: Expected) -> bool:
-    try:
-        verify(path, expected)
-    except SourceError:
-        return False
-    return True
 
 
 def file_md5(path: str | Path) -> str:

@@ -1,12 +1,8 @@
 """One file into its ``.part`` file: an HTTP(S) download that resumes, or a copy of a local file.
 
-Retries, their backoff and ``Retry-After`` are urllib3's ``Retry``, mounted on the ``requests``
-session: refused or timed-out connections, reads that time out before the response, HTTP 408,
-429 and 5xx. Hand-written, because no library does it: a body cut mid-stream (a drop, a stall)
-resumes with ``Range: bytes=N-`` after the bytes ``part`` holds, counted and paced by the same
-``Retry`` (a server that ignores the range or answers 416 is read from byte 0); an HTML page
-where the data should be (a captive portal) is refused at its first bytes; and each failure is
-one short line, not urllib3's nested reprs.
+Retries, backoff and ``Retry-After`` are urllib3's ``Retry`` on the ``requests`` session. Hand-
+written, because no library does it: resuming a body cut mid-stream with ``Range``, refusing an
+HTML page, and one short line per failure instead of urllib3's reprs.
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from mnist_pipeline.core.atomic import FULL
-from mnist_pipeline.fetch.sources import RemoteFile
 
 log = logging.getLogger(__name__)
 logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines are reprs; ours are one
@@ -82,9 +77,8 @@ class Patience:
         return session
 
 
-def download(file: RemoteFile, part: Path, session: requests.Session,
-             patience: Patience) -> bool:
-    """Fetch ``file`` into ``part``; True if its last try resumed a partial download."""
+def download(file, part: Path, session: requests.Session, patience: Patience) -> bool:
+    """Fetch ``file`` (a ``dataset.RemoteFile``) into ``part``; True if its last try resumed."""
     scheme = urlparse(file.location).scheme
     if scheme in ("http", "https"):
         return _download(file, part, session, patience)
@@ -102,7 +96,7 @@ def download(file: RemoteFile, part: Path, session: requests.Session,
     return False
 
 
-def _download(file: RemoteFile, part: Path, session: requests.Session,
+def _download(file, part: Path, session: requests.Session,
               patience: Patience) -> bool:
     retry, attempts = patience.retry(), 1
     while True:
@@ -129,7 +123,7 @@ class _Cut(Exception):
         self.error = error  # urllib3's reason: a ProtocolError or a ReadTimeoutError
 
 
-def _get(file: RemoteFile, part: Path, session: requests.Session, timeout_s: float) -> bool:
+def _get(file, part: Path, session: requests.Session, timeout_s: float) -> bool:
     """One GET appending the rest of ``file`` to ``part``; True if it resumed."""
     response, offset = _request(file.location, part, session, timeout_s)
     with response:
@@ -143,8 +137,10 @@ def _get(file: RemoteFile, part: Path, session: requests.Session, timeout_s: flo
         try:
             first = next(chunks, b"")
             _refuse_html(response.headers.get("Content-Type", ""), first)
-            with open(part, "ab" if offset else "wb") as out, _progress(file, total) as bar:
-                bar.update(offset)
+            # disable=None: a bar on a terminal, silence in logs and CI.
+            with open(part, "ab" if offset else "wb") as out, tqdm(
+                    total=total, initial=offset, desc=file.name, unit="B", unit_scale=True,
+                    unit_divisor=1024, disable=None, leave=False) as bar:
                 for chunk in _chain(first, chunks):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -228,8 +224,3 @@ def _first_line(err: BaseException) -> str:
 def _after(attempts: int) -> str:
     return f" (after {attempts} attempts)" if attempts > 1 else ""
 
-
-def _progress(file: RemoteFile, total: int | None) -> tqdm:
-    # disable=None: a bar on a terminal, silence in logs and CI.
-    return tqdm(total=total, desc=file.name, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=None, leave=False)

@@ -1,10 +1,8 @@
 """What the train stage adds around the tutorial's ``fit``: its callbacks, ``TrainingRecord``.
 
-Resume (only the epochs after ``history`` run); each epoch's record (training loss, validation
-loss and accuracy), logged with its seconds and handed to ``on_epoch_end`` (the checkpoint);
-a NaN or infinite loss stopping the run with its epoch and step, checked every ``CHECK_EVERY``
-steps on every rank at once (a rank stopping alone would leave the others waiting); where an
-interruption found the loop; sums across ranks; and a progress bar on a terminal.
+Resume; each epoch's record, logged and handed to ``on_epoch_end`` (the checkpoint); a NaN or
+infinite loss stopping the run, checked on every rank at once; where an interruption found the
+loop; sums across ranks; a progress bar on a terminal.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -34,16 +32,12 @@ class EpochRecord:
     valid_loss: float
     valid_accuracy: float
 
-    def as_row(self) -> dict[str, float]:
-        return asdict(self)
-
 
 class DivergenceError(PipelineError, ArithmeticError):
-    """The loss became NaN or infinite; ``epoch`` and ``where`` (e.g. "at step 12") say where."""
+    """The loss became NaN or infinite in ``epoch``, ``where`` in it (e.g. "at step 12")."""
 
     def __init__(self, epoch: int, where: str, value: float) -> None:
         super().__init__(f"the loss became {value} in epoch {epoch} {where}")
-        self.epoch, self.where, self.value = epoch, where, value
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -1,10 +1,8 @@
-"""Per-epoch checkpoints, so an interrupted train stage resumes instead of starting over.
+"""Per-epoch checkpoints (``.checkpoints/<model>.pt``), so an interrupted train stage resumes.
 
-After every epoch the stage saves model, optimizer, shuffling generator and history to
-``.checkpoints/<model>.pt`` (atomically; git- and DVC-ignored, removed once the model is
-written). Run again, it continues after the last saved epoch and ends with the same bytes as
-a run never interrupted. The file is keyed to the run's params, code, data (SHA-256), torch
-version and threads: a checkpoint of other inputs is deleted, never resumed.
+Model, optimizer, shuffling generator and history, saved atomically after every epoch and
+removed once the model is written; a resumed run ends with the same bytes. Keyed to the run's
+params, code, data, torch version and threads: a checkpoint of other inputs is never resumed.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import io
 import json
 import logging
 import sys
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,18 +67,9 @@ def run_key(inputs: dict[str, object], code: str, data: Future[str]) -> str:
 class Checkpoint:
     """The checkpoint file of one model's training, for one run key."""
 
-    def __init__(self, name: str, key_of: Callable[[], str],
-                 folder: Path = CHECKPOINT_DIR) -> None:
-        self.path = Path(folder) / f"{name}.pt"
-        self._key_of = key_of  # computed on first use: the data digest may still be running
-        self._key: str | None = None
+    def __init__(self, name: str, key: str, folder: Path = CHECKPOINT_DIR) -> None:
+        self.path, self.key = Path(folder) / f"{name}.pt", key
         self.saved_epoch = 0  # the last epoch on disk, 0 if none
-
-    @property
-    def key(self) -> str:
-        if self._key is None:
-            self._key = self._key_of()
-        return self._key
 
     def load(self) -> dict | None:
         """The saved state of this very run, or ``None``; a stale checkpoint is deleted."""

@@ -1,13 +1,10 @@
-"""Keep ``torch.optim`` from importing ``torch._dynamo`` in a process that never compiles.
+"""Keep ``torch.optim`` from importing ``torch._dynamo`` (~2 s) in a process that never compiles.
 
-``torch.optim.Optimizer`` imports ``torch._dynamo`` the first time one of its methods runs, only
-to wrap them in ``torch._dynamo.disable`` and call ``graph_break()``: both do nothing outside
-``torch.compile``, yet the import pulls in the compiler and sympy, ~2 s per train stage.
-:func:`install` puts a stand-in in its place with those two functions, as they behave outside
-compilation. Anything else asked of it imports the real module, which then replaces it for good.
-This is the one place the project touches torch's internals; ``tests/test_dynamo_stand_in.py``
-fails the day ``torch.optim`` asks it for more. The train stage installs it; importing the
-library does not.
+The optimizer imports it only to wrap its methods in ``torch._dynamo.disable`` and call
+``graph_break()``, which do nothing outside ``torch.compile``. :func:`install` puts a stand-in
+with just those two in its place; anything else asked of it imports the real module for good.
+The one place the project touches torch's internals: its test fails the day ``torch.optim``
+asks for more. The train stage installs it; importing the library does not.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Start the train stage's ranks with torchrun when ``train.nproc`` or ``train.nnodes`` > 1.
 
-The stage command stays ``python stages/train.py <model> ...``; with several ranks that process
-runs torchrun's agent (``torch.distributed.run``) in-process, which starts the same command once
-per rank, stops them all when one fails and hands SIGINT and SIGTERM on to them. One node uses
-``--standalone`` (a free port: two trainings on one machine cannot collide); several nodes meet
-at ``train.master`` with ``--node-rank``, node 0 being the DVC workspace.
+The stage's process runs torchrun's agent in-process, which starts the same command once per
+rank, stops them all when one fails and hands SIGINT and SIGTERM on. One node: ``--standalone``
+(a free port); several: a static rendezvous at ``train.master``, node 0 being DVC's workspace.
 """
 
 from __future__ import annotations
@@ -22,11 +20,8 @@ class LaunchError(PipelineError, RuntimeError):
 
 
 def check_devices(train: TrainParams, cuda_devices: int | None = None) -> None:
-    """One GPU per rank: refuse, before any work, more ranks than this node has GPUs.
-
-    ``cuda_devices`` is the number of CUDA devices (asked of torch when not given; only for
-    CUDA settings, so a CPU run never pays for importing torch here).
-    """
+    """Refuse, before any work, ranks this node cannot run: one GPU per rank. Only CUDA
+    settings ask torch for ``cuda_devices``, so a CPU run never imports it here."""
     if train.device == "cpu" or train.device == "mps":
         if train.device == "mps" and train.nproc > 1:
             raise LaunchError("train.nproc > 1 needs CPU (gloo) or CUDA (nccl) ranks, not mps")
@@ -45,8 +40,7 @@ def check_devices(train: TrainParams, cuda_devices: int | None = None) -> None:
                           "CUDA device(s): one GPU per rank")
 
 
-def under_torchrun() -> bool:
-    """True in a rank that torchrun started (it sets ``TORCHELASTIC_RUN_ID`` and the ranks)."""
+def under_torchrun() -> bool:  # torchrun sets these in each rank
     return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
 
 
@@ -63,12 +57,8 @@ def torchrun_args(train: TrainParams, node_rank: int, script_argv: list[str]) ->
 
 
 def run_ranks(train: TrainParams, node_rank: int, script_argv: list[str]) -> int:
-    """Run the ranks with torchrun's agent in this process; the exit status for the stage.
-
-    The agent starts the ranks, stops them all when one fails, and hands SIGINT/SIGTERM on to
-    them. What it raises becomes a status and one line: 128 + N for signal N, 1 for a failed
-    rank (whose own message is already above), instead of its traceback.
-    """
+    """Run the ranks with torchrun's agent in this process; what it raises becomes one line
+    and the stage's status (128 + N for signal N, 1 for a failed rank), not a traceback."""
     # torchrun sets OMP_NUM_THREADS=1 per rank (with a warning) unless it is set: say it here.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from torch.distributed.elastic.multiprocessing.api import SignalException

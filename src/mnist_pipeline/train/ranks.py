@@ -1,10 +1,8 @@
 """One training on several processes: torchrun starts the ranks, this module connects them.
 
-Gloo on the CPU, nccl on CUDA with one GPU per rank. ``train.bs`` stays the global batch and
-every rank takes an equal part of each one (see ``tutorial.data``), so the average of the ranks'
-gradients is the one-process gradient, up to the order of float additions: DDP averages them
-for ``nn.Module`` models; ``scratch``, no ``nn.Module``, averages each parameter's gradient as
-backward accumulates it, in plain sight below. With one rank nothing here communicates.
+Gloo on the CPU, nccl on CUDA (one GPU per rank). Every rank takes an equal part of each batch
+(see ``tutorial.data``), so the average of their gradients is the one-process gradient: DDP
+averages them for ``nn.Module`` models, and ``scratch`` in plain sight below.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ TIMEOUT = datetime.timedelta(minutes=10)
 
 
 class DistributedError(PipelineError, RuntimeError):
-    """The ranks cannot run as configured (too few GPUs, another commit on a node, ...)."""
+    """A node runs other code or data than node 0."""
 
 
 @dataclass(frozen=True)
@@ -66,25 +64,17 @@ def ranks_from_environment() -> Ranks:
     return Ranks(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def rank_device(ranks: Ranks, device: torch.device) -> torch.device:
-    """The device of this rank: its own GPU (``cuda:<local rank>``) on CUDA."""
-    if ranks.world == 1 or device.type != "cuda":
-        return device
-    count = torch.cuda.device_count()
-    if ranks.local_rank >= count:
-        raise DistributedError(f"train.nproc asks for {ranks.local_rank + 1}+ ranks on this "
-                               f"node but it has {count} CUDA device(s): one GPU per rank")
-    return torch.device("cuda", ranks.local_rank)
-
-
-def connect(ranks: Ranks, device: torch.device) -> None:
-    """Join the process group torchrun prepared: nccl on CUDA, gloo on the CPU."""
+def connect(ranks: Ranks, device: torch.device) -> torch.device:
+    """This rank's device (its own GPU, ``cuda:<local rank>``, on CUDA), its process group
+    joined: the one torchrun prepared, nccl on CUDA, gloo on the CPU."""
     if ranks.world == 1 or torch.distributed.is_initialized():
-        return
+        return device
     if device.type == "cuda":
+        device = torch.device("cuda", ranks.local_rank)  # launch checked: one GPU per rank
         torch.cuda.set_device(device)
     torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                          timeout=TIMEOUT)
+    return device
 
 
 def disconnect(ranks: Ranks) -> None:

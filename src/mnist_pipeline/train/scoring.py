@@ -1,8 +1,6 @@
-"""Score the trained model on the validation and test splits, in the process that trained it.
-
-The result goes into the model file's record (one torch process per model); the evaluate stage
-writes it out without torch: loss and accuracy per split, per-class accuracy on test, the test
-``(actual, predicted)`` labels and the validation images the model gets most wrong.
+"""Score the trained model on the validation and test splits, in the process that trained it,
+for its model file's record: loss and accuracy, per-class accuracy, the test labels and
+predictions, and the validation images it gets most wrong.
 """
 
 from __future__ import annotations
@@ -54,11 +52,6 @@ def most_wrong(log_probs: np.ndarray, targets: np.ndarray, count: int = MOST_WRO
     return np.argsort(-losses, kind="stable")[:count]
 
 
-def labels_text(labels: torch.Tensor) -> str:
-    """Labels 0-9 as one digit each: 10,000 test labels take 10 kB of metadata, not 50."""
-    return "".join(map(str, labels.cpu().tolist()))
-
-
 def batches(x: torch.Tensor, y: torch.Tensor, bs: int, variant: Variant):
     """``(x, y)`` in order, in batches of ``bs``, as ``variant``'s model takes them."""
     dl = DataLoader(TensorDataset(x, y), batch_size=None, sampler=BatchIndices(len(y), bs))
@@ -82,6 +75,7 @@ def evaluate(model, variant: Variant, valid, test, bs: int) -> dict[str, object]
                                     "predicted": guessed[worst].tolist()}
         else:
             record[split]["per_class_accuracy"] = per_class_accuracy(predicted, targets)
-            record["confusion"] = {"actual": labels_text(targets),
-                                   "predicted": labels_text(predicted)}
+            # Labels 0-9 as one digit each: 10,000 test labels take 10 kB of metadata, not 50.
+            record["confusion"] = {"actual": "".join(map(str, targets.tolist())),
+                                   "predicted": "".join(map(str, predicted.tolist()))}
     return record

@@ -1,10 +1,7 @@
-"""What the train stage does in each of its processes, around ``variant.train_variant``.
-
-Start-up is ordered for speed: the code is hashed and the data's hash starts on another core
-before torch is imported; ``torch._dynamo`` is replaced by its stand-in. Then: this process's
-rank and device, the check that every node runs node 0's code on node 0's data, the
-checkpoint keyed to the run's inputs, training, and rank 0's model file. Interruptions and
-divergence become messages that say what was kept and what to do.
+"""What the train stage does in each of its processes, around ``variant.train_variant``:
+the code and data hashed (the data on another core while torch imports), the ``torch._dynamo``
+stand-in, rank and device, the checkpoint keyed to the run's inputs, and rank 0's model file.
+Interruptions and divergence become messages that say what was kept and what to do.
 """
 
 from __future__ import annotations
@@ -34,25 +31,21 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
     import torch
 
     from mnist_pipeline.core.model_files import save_model
+    from mnist_pipeline.train import ranks as processes
     from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted
-    from mnist_pipeline.train.ranks import (
-        disconnect,
-        ranks_from_environment,
-        same_inputs_everywhere,
-    )
-    from mnist_pipeline.train.variant import rank_setup, train_variant
+    from mnist_pipeline.train.devices import resolve_device
+    from mnist_pipeline.train.variant import train_variant
 
     setup, hyper = params.train, params.model(name)
-    ranks = ranks_from_environment()
-    device = rank_setup(setup.device, ranks)
+    ranks = processes.ranks_from_environment()
+    device = processes.connect(ranks, resolve_device(setup.device))
     if setup.nnodes > 1:
-        same_inputs_everywhere(ranks, code, digest)
+        processes.same_inputs_everywhere(ranks, code, digest)
     inputs = {"model": name, "train": [setup.seed, setup.bs, setup.epochs],
               "device": device.type, "lr": hyper.lr, "momentum": hyper.momentum,
               "ranks": ranks.world, "torch": torch.__version__,
               "threads": torch.get_num_threads()}
-    checkpoint = (Checkpoint(name, lambda: run_key(inputs, code, digest))
-                  if ranks.is_main else None)
+    checkpoint = Checkpoint(name, run_key(inputs, code, digest)) if ranks.is_main else None
     try:
         result = train_variant(name, params, tensors, checkpoint, ranks, device)
     except TrainingInterrupted as stop:
@@ -71,7 +64,7 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
             raise Stopped(signal.SIGTERM)
         save_model(weights, result.model.state_dict(), result.record)
         checkpoint.remove()
-    disconnect(ranks)
+    processes.disconnect(ranks)
 
 
 def kept(checkpoint: Checkpoint) -> str:

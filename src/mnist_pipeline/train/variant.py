@@ -1,15 +1,13 @@
 """Train one model from the tensor files and score it: what each rank of the train stage runs.
 
-``train.seed`` seeds torch's global RNG (the initial weights) and a CPU generator for the
-shuffling, so the same params give, on the CPU, byte-identical weights; a checkpoint restores
-model, optimizer and generator, so a resumed run ends with the same bytes. With several ranks,
-rank 0 alone restores and saves checkpoints (handing the state to the others) and scores.
+``train.seed`` seeds the initial weights and a CPU generator for the shuffling: the same params
+give byte-identical weights on the CPU. Rank 0 alone restores and saves checkpoints and scores.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -22,7 +20,7 @@ from mnist_pipeline.core.tensor_files import load_split
 from mnist_pipeline.train.callbacks import EpochRecord, TrainingRecord
 from mnist_pipeline.train.checkpoints import Checkpoint
 from mnist_pipeline.train.devices import describe, fastest_layout, resolve_device
-from mnist_pipeline.train.ranks import SINGLE, Ranks, connect, parallel, rank_device, unwrap
+from mnist_pipeline.train.ranks import SINGLE, Ranks, connect, parallel, unwrap
 from mnist_pipeline.train.scoring import evaluate
 from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
 from mnist_pipeline.tutorial.models import VARIANTS, get_model
@@ -36,19 +34,12 @@ class TrainResult:
     record: dict[str, object]  # how it was made and how it scored (rank 0 only)
 
 
-def rank_setup(setting: str, ranks: Ranks) -> torch.device:
-    """This rank's device for ``train.device``, its process group joined."""
-    device = rank_device(ranks, resolve_device(setting))
-    connect(ranks, device)
-    return device
-
-
 def train_variant(name: str, params: Params, tensors_dir: str,
                   checkpoint: Checkpoint | None = None, ranks: Ranks = SINGLE,
                   device: torch.device | None = None) -> TrainResult:
     """Train and score model ``name``; ``device`` is this rank's, if already set up."""
     hyper, setup = params.model(name), params.train
-    device = device or rank_setup(setup.device, ranks)
+    device = device or connect(ranks, resolve_device(setup.device))
     torch.manual_seed(setup.seed)
     shuffle = torch.Generator().manual_seed(setup.seed)
 
@@ -69,7 +60,7 @@ def train_variant(name: str, params: Params, tensors_dir: str,
     def save_checkpoint(done: list[EpochRecord]) -> None:
         checkpoint.save({"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
                          "generator": shuffle.get_state(),
-                         "history": [epoch.as_row() for epoch in done]})
+                         "history": [asdict(epoch) for epoch in done]})
 
     record = TrainingRecord(history, ranks, save_checkpoint if checkpoint and ranks.is_main
                             else None, train_rows=len(train[1]), bs=setup.bs)
@@ -82,7 +73,7 @@ def train_variant(name: str, params: Params, tensors_dir: str,
         "model": name, "device": describe(device), "seed": setup.seed, "epochs": setup.epochs,
         "bs": setup.bs, "lr": hyper.lr, "momentum": hyper.momentum, "nproc": ranks.world,
         "train_samples": len(train[0]), "torch": torch.__version__,
-        "history": [epoch.as_row() for epoch in history],
+        "history": [asdict(epoch) for epoch in history],
         "evaluation": evaluate(model, variant, valid, test, setup.bs * 2),
     })
 

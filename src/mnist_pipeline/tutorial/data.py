@@ -1,15 +1,12 @@
-"""Sections "Refactor using Dataset / DataLoader" to "Wrapping DataLoader": batches from
-``TensorDataset`` and ``DataLoader``.
+"""Sections "Refactor using Dataset / DataLoader" to "Wrapping DataLoader": ``get_data``,
+``preprocess`` and ``WrappedDataLoader``, on ``TensorDataset`` and ``DataLoader``.
 
 ``DataLoader(ds, batch_size=bs, shuffle=True)`` indexes and collates one sample at a time,
-which costs more than a small model's math (pytorch/pytorch#106704). So ``get_data`` gives
-``DataLoader`` whole batches of indices (``batch_size=None, sampler=BatchIndices(...)``), and
-``TensorDataset`` gathers each batch at once. The batches are those of ``shuffle=True``: one
-``torch.randperm`` of the training set per epoch, the last partial batch kept.
-
-With several ranks each takes an equal part of every training batch (``train.bs`` is a multiple
-of the ranks) or, for a last batch that does not split evenly, all of it: DDP's average of the
-ranks' gradients is then always the one-process gradient. Validation is split into parts.
+which costs more than a small model's math (pytorch/pytorch#106704), so ``get_data`` hands it
+whole batches of indices (``batch_size=None, sampler=BatchIndices(...)``): the same batches, one
+``torch.randperm`` per epoch, one gather each. With several ranks each takes an equal part of
+every training batch, or all of a last batch that does not split evenly, so that DDP's average
+of their gradients is always the one-process gradient.
 """
 
 from __future__ import annotations
@@ -51,9 +48,8 @@ def get_data(train_ds, valid_ds, bs, generator=None, rank=0, world=1):
 
 
 class BatchIndices(Sampler):
-    """The batches of rows ``start`` to ``n`` of a dataset, each as one index: a slice in order,
-    or this rank's part of a slice of one ``torch.randperm`` per epoch when shuffling (on the
-    CPU generator, then moved to ``device``: the same order on every device)."""
+    """Rows ``start`` to ``n`` in batches, each one index: a slice, or when shuffling this rank's
+    part of a slice of one CPU ``torch.randperm`` per epoch (the same order on any device)."""
 
     def __init__(self, n: int, bs: int, shuffle: bool = False,
                  generator: torch.Generator | None = None, rank: int = 0, world: int = 1,

@@ -1,11 +1,8 @@
 """Section "Create fit() and get_data()": ``loss_batch`` and ``fit``, as the tutorial writes them.
 
-``fit`` takes one more argument, ``callbacks``: what a caller adds around the loop is called at
-its three points (which epochs to run, after each training batch, after each epoch's
-validation) and never written into it. The defaults do what the tutorial's ``fit`` does, so
-``fit(epochs, model, loss_func, opt, train_dl, valid_dl)`` prints ``epoch val_loss`` as there.
-The pipeline's callbacks (resume, divergence checks, ranks, progress, timing, checkpoints) are
-``train.callbacks.TrainingRecord``.
+``fit`` takes one more argument, ``callbacks``, called at the loop's three points (which epochs,
+after each training batch, after each epoch's validation); the defaults are the tutorial's own
+loop, ``print(epoch, val_loss)`` included. The train stage's are ``train.callbacks``.
 """
 
 import numpy as np

@@ -1,8 +1,5 @@
 """Sections "Refactor using nn.Linear" to "Wrapping DataLoader": the ``torch.nn`` models, and
-``get_model`` for every model of the tutorial.
-
-``VARIANTS[name]`` says how each section trains its model: the model, its loss function, its
-optimizer and, for ``adaptive``, the ``preprocess`` its ``WrappedDataLoader`` applies.
+``get_model`` for every model; ``VARIANTS`` says how each section trains its model.
 """
 
 from __future__ import annotations
@@ -114,9 +111,8 @@ assert tuple(VARIANTS) == MODEL_NAMES, "names.MODEL_NAMES must list VARIANTS in 
 
 
 def get_model(name: str, lr: float, momentum: float, dev: torch.device | str = "cpu"):
-    """The tutorial's ``get_model``: ``(model, opt)`` for model ``name``, initialised from
-    torch's global RNG. As in "Using your GPU", the model moves to ``dev`` before its optimizer
-    is made; its weights are drawn on the CPU, so a seed gives the same start on any device."""
+    """The tutorial's ``get_model``: ``(model, opt)``, the weights drawn on the CPU (the same on
+    any device), moved to ``dev`` before the optimizer is made, as in "Using your GPU"."""
     variant = VARIANTS[check_model_name(name)]
     model = variant.model().to(dev)
     return model, variant.optimizer(model.parameters(), lr, momentum)

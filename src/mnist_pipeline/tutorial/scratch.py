@@ -1,8 +1,6 @@
-"""Section "Neural net from scratch (no torch.nn)": plain tensors and hand-written functions.
-
-``log_softmax``, ``nll`` and ``accuracy`` are the section's. ``Scratch`` holds its ``weights``
-and ``bias`` and is its ``model(xb)``; ``ManualSGD`` is its update under ``torch.no_grad()``
-behind the ``step``/``zero_grad`` that ``fit`` calls (the swap "Refactor using optim" makes).
+"""Section "Neural net from scratch (no torch.nn)": ``log_softmax``, ``nll``, ``accuracy``; the
+model on two plain tensors (``Scratch``) and its update (``ManualSGD``), with the methods that
+``fit`` calls (the swap "Refactor using optim" makes).
 """
 
 from __future__ import annotations
@@ -26,11 +24,8 @@ def accuracy(out, yb):
 
 
 class Scratch:
-    """The section's model: ``log_softmax(xb @ weights + bias)`` on two plain tensors.
-
-    Not an ``nn.Module``: the section uses none of ``torch.nn``. It offers just what ``fit``,
-    a checkpoint and a model file ask of a model (``train``/``eval`` change nothing here).
-    """
+    """``log_softmax(xb @ weights + bias)`` on two plain tensors; no ``nn.Module``, as in the
+    section, just what ``fit`` and a checkpoint ask of a model."""
 
     def __init__(self) -> None:
         # Xavier initialisation; requires_grad is set after it so the init is not recorded.
