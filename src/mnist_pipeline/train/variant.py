@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from torch.utils.data import TensorDataset
 
 from mnist_pipeline.core.model_files import read_record
 from mnist_pipeline.core.params import Params
@@ -22,7 +21,7 @@ from mnist_pipeline.train.checkpoints import Checkpoint
 from mnist_pipeline.train.devices import describe, fastest_layout, resolve_device
 from mnist_pipeline.train.ranks import SINGLE, Ranks, connect, parallel, unwrap
 from mnist_pipeline.train.scoring import evaluate
-from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
+from mnist_pipeline.tutorial.data import TensorBatchDataset, WrappedDataLoader, get_data
 from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,8 @@ def train_variant(name: str, params: Params, tensors_dir: str,
     train = load_split(tensors_dir, "train", str(device))
     valid = load_split(tensors_dir, "valid", str(device))
     variant = VARIANTS[name]
-    train_dl, valid_dl = get_data(TensorDataset(*train), TensorDataset(*valid), setup.bs,
-                                  shuffle, ranks.rank, ranks.world)
+    train_dl, valid_dl = get_data(TensorBatchDataset(*train), TensorBatchDataset(*valid),
+                                  setup.bs, shuffle, ranks.rank, ranks.world)
     if variant.preprocess is not None:
         train_dl = WrappedDataLoader(train_dl, variant.preprocess)
         valid_dl = WrappedDataLoader(valid_dl, variant.preprocess)
