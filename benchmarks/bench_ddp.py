@@ -28,14 +28,13 @@ from common import ROOT, dataset, machine, median
 def worker(name: str, epochs: int, out: str) -> None:
     """One rank (or the only process): train ``name`` for ``epochs`` epochs, time them."""
     import torch
-    from torch.utils.data import TensorDataset
 
     from mnist_pipeline.core.params import load_params
     from mnist_pipeline.core.tensor_files import load_split
     from mnist_pipeline.train.callbacks import TrainingRecord
     from mnist_pipeline.train.devices import fastest_layout
     from mnist_pipeline.train.ranks import connect, disconnect, parallel, ranks_from_environment
-    from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
+    from mnist_pipeline.tutorial.data import TensorBatchDataset, WrappedDataLoader, get_data
     from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
     ranks = ranks_from_environment()
@@ -46,8 +45,8 @@ def worker(name: str, epochs: int, out: str) -> None:
     hyper, bs = params.model(name), params.train.bs
     torch.manual_seed(0)
     shuffle = torch.Generator().manual_seed(0)
-    train_dl, valid_dl = get_data(TensorDataset(*train), TensorDataset(*valid), bs, shuffle,
-                                  ranks.rank, ranks.world)
+    train_dl, valid_dl = get_data(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
+                                  shuffle, ranks.rank, ranks.world)
     if spec.preprocess is not None:
         train_dl = WrappedDataLoader(train_dl, spec.preprocess)
         valid_dl = WrappedDataLoader(valid_dl, spec.preprocess)

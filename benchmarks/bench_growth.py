@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.utils.data import TensorDataset
 
 from mnist_pipeline.core.tensor_files import load_split
 from mnist_pipeline.train.devices import fastest_layout
-from mnist_pipeline.tutorial.data import get_data
+from mnist_pipeline.tutorial.data import TensorBatchDataset, get_data
 from mnist_pipeline.tutorial.fit import loss_batch
 from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
@@ -28,7 +27,7 @@ def epoch_seconds(name, train, valid, bs, epochs) -> float:
     torch.manual_seed(0)
     model, opt = get_model(name, lr, momentum)
     fastest_layout(model, torch.device("cpu"))
-    train_dl, _ = get_data(TensorDataset(*train), TensorDataset(*valid), bs,
+    train_dl, _ = get_data(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
                            torch.Generator().manual_seed(0))
     times = []
     for _ in range(epochs):

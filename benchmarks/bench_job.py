@@ -3,11 +3,12 @@
 Both sides do the same job on the same MNIST-sized generated data: the pipeline's first
 ``dvc repro`` in a fresh copy of the project (fetch from a local file, convert, five trainings,
 five evaluations), and ``tutorial_job.py`` (the tutorial's code for the same five models as one
-Python process). Runs alternate between the sides; each side's median wall time is printed, with
-the ratio and each stage's share of the pipeline's time (from one ``Running stage`` line to
-the next, so DVC's own work around a stage counts towards that stage).
+Python process). With ``--against REV`` the other side is instead the pipeline as it was at git
+revision REV, to pair two versions of the project. Runs alternate between the sides; each
+side's median wall time is printed, with the ratio and each stage's share of the pipeline's
+time (from one ``Running stage`` line to the next, so DVC's work around a stage counts there).
 
-    python benchmarks/bench_job.py [--runs 3] [--epochs 2] [--device cpu]
+    python benchmarks/bench_job.py [--runs 3] [--epochs 2] [--device cpu] [--against REV]
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import ROOT, dataset, machine, make_project, median
+from common import ROOT, checkout, dataset, machine, make_project, median
 
 RUNNING = re.compile(r"Running stage '([^']+)'")
-def pipeline_run(pickle_path: Path, epochs: int, device: str) -> tuple[float, dict[str, float]]:
-    """Wall time of a first ``dvc repro`` and the seconds from each stage's start to the next."""
+def pipeline_run(pickle_path: Path, epochs: int, device: str,
+                 source: Path = ROOT) -> tuple[float, dict[str, float]]:
+    """Wall time of a first ``dvc repro`` of the project in ``source`` and the seconds from
+    each stage's start to the next."""
     with tempfile.TemporaryDirectory() as tmp:
-        project = make_project(Path(tmp) / "project", pickle_path, epochs, device)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        project = make_project(Path(tmp) / "project", pickle_path, epochs, device, source)
+        # The copy's own library, not the installed one: --against runs another version.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(project / "src")}
         marks: list[tuple[str, float]] = []
         start = time.perf_counter()
         with subprocess.Popen(["dvc", "repro"], cwd=project, env=env, text=True,
@@ -62,18 +66,36 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--against", metavar="REV",
+                        help="pair with the pipeline at this git revision, not the tutorial")
     args = parser.parse_args()
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 
     pickle_path, _ = dataset()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.against:
+            reference = checkout(args.against, Path(tmp) / "reference")
+            other = f"dvc repro at {args.against}"
+
+            def reference_run() -> float:
+                return pipeline_run(pickle_path, args.epochs, args.device, reference)[0]
+        else:
+            other = "the tutorial code, one process (tutorial_job.py)"
+
+            def reference_run() -> float:
+                return tutorial_run(pickle_path, args.epochs, args.device)
+        compare(args, pickle_path, other, reference_run)
+
+
+def compare(args, pickle_path: Path, other: str, reference_run) -> None:
     print(f"whole job, {args.epochs} epochs, device {args.device}, median of {args.runs} "
           f"alternating runs; {machine()}", flush=True)
-    pipeline_times, tutorial_times = [], []
+    pipeline_times, other_times = [], []
     shares: dict[str, list[float]] = defaultdict(list)
     for run in range(args.runs):
         # Alternate which side goes first, so neither always runs on a warmer machine.
-        order = ["pipeline", "tutorial"] if run % 2 == 0 else ["tutorial", "pipeline"]
+        order = ["pipeline", "other"] if run % 2 == 0 else ["other", "pipeline"]
         for side in order:
             if side == "pipeline":
                 seconds, stage_shares = pipeline_run(pickle_path, args.epochs, args.device)
@@ -81,21 +103,22 @@ def main() -> None:
                 for name, value in stage_shares.items():
                     shares[name].append(value)
             else:
-                seconds = tutorial_run(pickle_path, args.epochs, args.device)
-                tutorial_times.append(seconds)
+                seconds = reference_run()
+                other_times.append(seconds)
             print(f"  run {run + 1}: {side:<9}{seconds:7.1f} s", flush=True)
 
-    pipeline_s, tutorial_s = median(pipeline_times), median(tutorial_times)
+    pipeline_s, other_s = median(pipeline_times), median(other_times)
     # Each run's two sides ran back to back, so their ratio sees the same machine: the median
     # of those ratios is steadier than the ratio of medians on a machine whose speed drifts.
-    paired = [t / p for t, p in zip(tutorial_times, pipeline_times, strict=True)]
+    paired = [o / p for o, p in zip(other_times, pipeline_times, strict=True)]
     print(f"\n{'job':<58}{'wall s':>8}")
     print(f"{'dvc repro (first run: fetch, convert, 5 x train, 5 x evaluate)':<58}"
           f"{pipeline_s:>8.1f}")
-    print(f"{'the tutorial code, one process (tutorial_job.py)':<58}{tutorial_s:>8.1f}")
-    print(f"ratio tutorial / pipeline: {tutorial_s / pipeline_s:.2f}x of the medians, "
+    print(f"{other:<58}{other_s:>8.1f}")
+    target = "target >= 1.0x" if args.against else "target >= 1.5x, at least >= 1.0x"
+    print(f"ratio other / pipeline: {other_s / pipeline_s:.2f}x of the medians, "
           f"{median(paired):.2f}x the median of each run's ratio "
-          f"({', '.join(f'{r:.2f}' for r in paired)}); target >= 1.5x, at least >= 1.0x")
+          f"({', '.join(f'{r:.2f}' for r in paired)}); {target}")
     print("\neach stage's share of the pipeline's time (median s, % of the median total):")
     for name, values in shares.items():
         seconds = median(values)

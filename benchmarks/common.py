@@ -73,15 +73,6 @@ def checkout(rev: str, dest: Path) -> Path:
     return dest
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM), in MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
