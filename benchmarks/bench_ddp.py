@@ -31,10 +31,11 @@ def worker(name: str, epochs: int, out: str) -> None:
 
     from mnist_pipeline.core.params import load_params
     from mnist_pipeline.core.tensor_files import load_split
+    from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
     from mnist_pipeline.train.callbacks import TrainingRecord
     from mnist_pipeline.train.devices import fastest_layout
     from mnist_pipeline.train.ranks import connect, disconnect, parallel, ranks_from_environment
-    from mnist_pipeline.tutorial.data import TensorBatchDataset, WrappedDataLoader, get_data
+    from mnist_pipeline.tutorial.data import WrappedDataLoader
     from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
     ranks = ranks_from_environment()
@@ -45,7 +46,7 @@ def worker(name: str, epochs: int, out: str) -> None:
     hyper, bs = params.model(name), params.train.bs
     torch.manual_seed(0)
     shuffle = torch.Generator().manual_seed(0)
-    train_dl, valid_dl = get_data(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
+    train_dl, valid_dl = get_batches(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
                                   shuffle, ranks.rank, ranks.world)
     if spec.preprocess is not None:
         train_dl = WrappedDataLoader(train_dl, spec.preprocess)

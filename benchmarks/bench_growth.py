@@ -12,8 +12,8 @@ import argparse
 import torch
 
 from mnist_pipeline.core.tensor_files import load_split
+from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
 from mnist_pipeline.train.devices import fastest_layout
-from mnist_pipeline.tutorial.data import TensorBatchDataset, get_data
 from mnist_pipeline.tutorial.fit import loss_batch
 from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
@@ -27,7 +27,7 @@ def epoch_seconds(name, train, valid, bs, epochs) -> float:
     torch.manual_seed(0)
     model, opt = get_model(name, lr, momentum)
     fastest_layout(model, torch.device("cpu"))
-    train_dl, _ = get_data(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
+    train_dl, _ = get_batches(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
                            torch.Generator().manual_seed(0))
     times = []
     for _ in range(epochs):

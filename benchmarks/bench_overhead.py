@@ -37,7 +37,7 @@ BARE_TORCH = {"cpu": "import torch",
 STAGE_IMPORTS = {
     "fetch": "mnist_pipeline.fetch.dataset, mnist_pipeline.core.params",
     "convert": "mnist_pipeline.convert.readers, mnist_pipeline.core.tensor_files, "
-               "mnist_pipeline.core.pictures",
+               "mnist_pipeline.evaluate.pictures",
     "train": "mnist_pipeline.train.variant, mnist_pipeline.core.model_files, "
              "mnist_pipeline.train.checkpoints",
     "evaluate": "mnist_pipeline.evaluate.results",

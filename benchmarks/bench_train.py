@@ -16,9 +16,10 @@ import torch
 
 from mnist_pipeline.core.names import MODEL_NAMES
 from mnist_pipeline.core.tensor_files import load_split
+from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
 from mnist_pipeline.train.callbacks import TrainingRecord
 from mnist_pipeline.train.devices import fastest_layout
-from mnist_pipeline.tutorial.data import TensorBatchDataset, WrappedDataLoader, get_data
+from mnist_pipeline.tutorial.data import WrappedDataLoader
 from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 import tutorial_reference as ref
@@ -44,7 +45,7 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
     fastest_layout(our_model, device)
     record = TrainingRecord()
 
-    train_dl, valid_dl = get_data(*(TensorBatchDataset(*pair) for pair in data_dev), bs,
+    train_dl, valid_dl = get_batches(*(TensorBatchDataset(*pair) for pair in data_dev), bs,
                                   torch.Generator().manual_seed(seed))
     if spec.preprocess is not None:
         train_dl = WrappedDataLoader(train_dl, spec.preprocess)

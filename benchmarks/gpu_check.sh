@@ -4,7 +4,7 @@
 # the train benchmark on cuda, CUDA's start-up, the fixed cost per stage against a bare
 # `import torch; torch.ones(1, device='cuda')` and, when dvc is installed, the whole job
 # against the tutorial's code as one process on the same GPU. Needs torch with CUDA, numpy,
-# pyyaml, safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
+# pyyaml, pydantic, psutil, safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1

@@ -24,7 +24,7 @@ def main() -> None:
     splits = read_source(args.source)
     save_splits(splits, args.out)
     if args.samples:
-        from mnist_pipeline.core.pictures import sample_grid, save_png
+        from mnist_pipeline.evaluate.pictures import sample_grid, save_png
 
         save_png(sample_grid(splits["train"].x, splits["train"].y), args.samples)
     sizes = ", ".join(f"{name} {len(split.y)}" for name, split in splits.items())

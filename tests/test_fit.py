@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from mnist_pipeline.train.batches import get_batches
 from mnist_pipeline.train.callbacks import TrainingRecord
 from mnist_pipeline.train.scoring import predict, score
 from mnist_pipeline.tutorial.data import get_data
@@ -17,12 +18,15 @@ from mnist_pipeline.tutorial.models import VARIANTS, get_model
 def loaders(tiny_splits, bs=16, seed=0):
     train, valid = (TensorDataset(torch.from_numpy(tiny_splits[s].x),
                                   torch.from_numpy(tiny_splits[s].y)) for s in ("train", "valid"))
-    return get_data(train, valid, bs, torch.Generator().manual_seed(seed))
+    return get_batches(train, valid, bs, torch.Generator().manual_seed(seed))
 
 
 def test_the_tutorials_three_lines_train_and_print_each_epochs_validation_loss(
         tiny_splits, capsys):
-    train_dl, valid_dl = loaders(tiny_splits)
+    train_ds, valid_ds = (TensorDataset(torch.from_numpy(tiny_splits[s].x),
+                                        torch.from_numpy(tiny_splits[s].y))
+                          for s in ("train", "valid"))
+    train_dl, valid_dl = get_data(train_ds, valid_ds, 16)  # the tutorial's, sample by sample
     torch.manual_seed(0)
     model, opt = get_model("logistic", lr=0.5, momentum=0.0)
     start = score(F.cross_entropy, *predict(model, valid_dl))[0]

@@ -89,6 +89,16 @@ def test_typo_in_a_key_is_reported():
         parse_params(raw)
 
 
+@pytest.mark.parametrize(("section", "value", "message"),
+                         [("train", None, "train: missing"),
+                          ("models", 5, "models: got 5, expected a mapping")])
+def test_a_missing_or_wrong_section_is_named(section, value, message):
+    raw = copy.deepcopy(RAW)
+    raw[section] = value
+    with pytest.raises(ParamsError, match=f"^{message}$"):
+        parse_params(raw)
+
+
 def test_missing_model_entry_is_reported():
     raw = copy.deepcopy(RAW)
     del raw["models"]["adaptive"]
@@ -139,7 +149,7 @@ def test_ranks_default_to_one_process_when_absent():
 def test_idx_mirrors_give_each_files_md5_by_its_name():
     mirror = load_params(ROOT / "params.yaml").data.mirrors[0]
     assert mirror.format == "idx"
-    assert mirror.md5.by_file_name() == RAW["data"]["mirrors"][0]["md5"]
+    assert mirror.md5.model_dump(by_alias=True) == RAW["data"]["mirrors"][0]["md5"]
 
 
 def test_a_plain_string_mirror_is_a_place_of_the_pickle():

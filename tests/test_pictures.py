@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_pipeline.core import pictures
-from mnist_pipeline.core.pictures import image_grid, most_wrong_grid, sample_grid, save_png
+from mnist_pipeline.evaluate import pictures
+from mnist_pipeline.evaluate.pictures import image_grid, most_wrong_grid, sample_grid, save_png
 
 
 def test_grid_size_follows_count_and_columns():

@@ -10,8 +10,8 @@ from PIL import Image
 
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.params import load_params
-from mnist_pipeline.core.pictures import most_wrong_grid
 from mnist_pipeline.core.tensor_files import save_splits
+from mnist_pipeline.evaluate.pictures import most_wrong_grid
 from mnist_pipeline.evaluate.results import HISTORY_COLUMNS, ResultPaths, metrics, write_results
 
 from conftest import ROOT

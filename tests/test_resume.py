@@ -7,10 +7,10 @@ from torch.utils.data import TensorDataset
 
 from mnist_pipeline.core.params import load_params
 from mnist_pipeline.core.tensor_files import save_splits
+from mnist_pipeline.train.batches import get_batches
 from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted, TrainingRecord
 from mnist_pipeline.train.checkpoints import Checkpoint, data_digest, run_key
 from mnist_pipeline.train.variant import train_variant
-from mnist_pipeline.tutorial.data import get_data
 from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 from conftest import ROOT
@@ -31,7 +31,7 @@ def params_with(**train):
 
 def loaders(split, bs):
     data = TensorDataset(torch.from_numpy(split.x), torch.from_numpy(split.y))
-    return get_data(data, data, bs)
+    return get_batches(data, data, bs)
 
 
 class StopAfterFirstSave(Checkpoint):
@@ -157,3 +157,20 @@ def test_an_orphaned_stage_writes_no_model_and_the_next_run_finishes_from_its_ch
     straight = tmp_path / "straight.safetensors"
     train_and_save("logistic", params, str(tensors), str(straight))
     assert weights.read_bytes() == straight.read_bytes()
+
+
+def test_the_train_stage_without_tensor_files_says_to_run_convert_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text().replace("device: auto", "device: cpu"))
+    result = subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "cnn",
+                             str(tmp_path / "tensors"), str(tmp_path / "cnn.safetensors"),
+                             "--params", str(params)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"train: error: {tmp_path / 'tensors' / 'train.safetensors'}: missing; "
+        "run the convert stage first")
+    assert "Traceback" not in result.stderr and not (tmp_path / "cnn.safetensors").exists()

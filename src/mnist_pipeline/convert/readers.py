@@ -1,9 +1,7 @@
-"""Read ``mnist.pkl.gz``, or the four MNIST idx files, into validated splits.
-
-The pickle goes through the restricted ``unpickler``; the idx files give the same tensors
-(pixel / 256, the last 10,000 training images as validation, as ``mnist.pkl.gz`` was made). A
-broken file fails with one line naming it; an idx header asking for more data than its gzip
-file can hold is refused before anything that large is read.
+"""Read ``mnist.pkl.gz`` (with the restricted ``unpickler``), or the four MNIST idx files
+(pixel / 256, the last 10,000 training images as validation, as ``mnist.pkl.gz`` was made),
+into validated splits. A broken file fails with one line naming it; an idx header asking for
+more than its gzip file can hold is refused before anything that large is read.
 """
 
 from __future__ import annotations
@@ -128,21 +126,16 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         dims = tuple(int.from_bytes(raw_dims[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
         if magic == IDX_IMAGES_MAGIC and dims[1:] != (28, 28):
             raise DatasetFormatError(f"{path}: expected N x 28 x 28 images, got {dims}")
-        size = math.prod(dims)
-        _check_plausible(path, dims, size)
+        size, compressed = math.prod(dims), path.stat().st_size
+        if size > compressed * GZIP_MAX_RATIO:
+            raise DatasetFormatError(
+                f"{path}: header asks for {' x '.join(map(str, dims))} = {size} bytes, more than "
+                f"a {compressed}-byte gzip file can hold; expected a real MNIST idx file")
         data = _read_at_most(f, size + 1)
     if len(data) != size:
         raise DatasetFormatError(f"{path}: header says {dims} ({size} bytes of data) but the "
                                  f"file holds {'more' if len(data) > size else len(data)}")
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
-
-
-def _check_plausible(path: Path, dims: tuple[int, ...], size: int) -> None:
-    compressed = path.stat().st_size
-    if size > compressed * GZIP_MAX_RATIO:
-        raise DatasetFormatError(
-            f"{path}: header asks for {' x '.join(map(str, dims))} = {size} bytes, more than a "
-            f"{compressed}-byte gzip file can hold; expected a real MNIST idx file")
 
 
 def _read_at_most(f: _GzipStream, limit: int) -> bytearray:

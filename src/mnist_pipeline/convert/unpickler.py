@@ -1,11 +1,8 @@
-"""An unpickler that rebuilds numpy arrays of plain numbers, and nothing else.
-
-Each allowed global is a guard accepting only the calls numpy's own pickles make: called
-directly, ``numpy.ndarray`` would build an object array over bytes the file chose, and nested
-``_codecs.encode`` 'hex' calls would make a memory bomb.
+"""An unpickler that rebuilds numpy arrays of plain numbers, and nothing else: each allowed
+global is a guard accepting only the calls numpy's own pickles make (called directly,
+``numpy.ndarray`` would build an object array over the file's bytes; nested ``_codecs.encode``
+'hex' calls, a memory bomb).
 """
-
-from __future__ import annotations
 
 import codecs
 import pickle

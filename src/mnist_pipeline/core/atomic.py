@@ -2,8 +2,6 @@
 disk is one :class:`OutputWriteError` naming the output.
 """
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import json
@@ -32,8 +30,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    # mkstemp makes the file private (0600); outputs get the usual umask-based mode, so a team
-    # sharing a cache or a folder can read them.
+    # mkstemp makes it private (0600); outputs get the umask's mode, for a team sharing a cache.
     os.chmod(tmp, 0o666 & ~umask())
     try:
         with full_disk_as_error(dest):

@@ -1,13 +1,10 @@
 """What every stage script shares: logging to stderr, clean exits for user errors and signals.
 
-A :class:`PipelineError` is one line on stderr and exit 1; other exceptions keep their
-traceback. SIGINT and SIGTERM raise :class:`Stopped`, so a stage unwinds and exits 128 + the
-signal. :func:`stop_with_parent` stops a stage started by DVC or torchrun once its starter died
-(``kill <pid of dvc>``), so no orphan writes an output after ``dvc.lock`` was settled; it
-follows a shell that stayed in between (dash, Debian's ``/bin/sh``). psutil reads the processes.
+A :class:`PipelineError` is one line and exit 1 (other exceptions keep their traceback);
+SIGINT and SIGTERM raise :class:`Stopped`, exit 128 + N. :func:`stop_with_parent` stops a stage
+whose starter died (``kill <pid of dvc>``), even through a shell that stayed in between, so no
+orphan writes after ``dvc.lock`` was settled; psutil reads the processes.
 """
-
-from __future__ import annotations
 
 import logging
 import os
@@ -50,10 +47,13 @@ def stop_with_parent() -> None:
     import psutil
 
     me = psutil.Process()
-    parent = me.parent()
     _watched[:] = [(me, me.ppid())]
-    if parent is not None and parent.name() in SHELLS:  # `sh -c "python stages/..."` stayed
-        _watched.append((parent, parent.ppid()))
+    try:
+        parent = me.parent()
+        if parent is not None and parent.name() in SHELLS:  # `sh -c "python ..."` stayed
+            _watched.append((parent, parent.ppid()))
+    except psutil.Error:  # the parent is gone already: the watch below notices at once
+        pass
 
     def watch() -> None:
         while not parent_gone():

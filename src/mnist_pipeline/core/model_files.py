@@ -2,8 +2,6 @@
 (how it was made and how it scored), written by the train stage, read without torch.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

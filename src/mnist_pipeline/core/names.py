@@ -33,12 +33,8 @@ def check_model_name(name: str) -> str:
 def did_you_mean(word: object, allowed: tuple[str, ...]) -> str:
     """``"; did you mean 'lr'?"`` for a close or abbreviated match in ``allowed``, else ``""``."""
     word = str(word)
-    close = difflib.get_close_matches(word, allowed, n=1, cutoff=0.5)
-    if not close:  # abbreviations and long forms: "learning_rate" for "lr", "batch" for "bs"
-        close = [name for name in allowed
-                 if _initials(word).startswith(name) or _initials(name).startswith(word)]
+    initials = "".join(part[0] for part in word.replace("-", "_").split("_") if part)
+    # Close spellings, else an abbreviation's long form: "learning_rate" for "lr".
+    close = difflib.get_close_matches(word, allowed, n=1, cutoff=0.5) or [
+        name for name in allowed if initials.startswith(name)]
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _initials(key: str) -> str:
-    return "".join(part[0] for part in key.replace("-", "_").split("_") if part)

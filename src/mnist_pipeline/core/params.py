@@ -38,9 +38,6 @@ class IdxChecksums(Section):
     test_images: MD5 = Field(alias=IDX_FILES["test_images"])
     test_labels: MD5 = Field(alias=IDX_FILES["test_labels"])
 
-    def by_file_name(self) -> dict[str, str]:
-        return {IDX_FILES[key]: value for key, value in self}
-
 
 class Mirror(Section):
     """Another place for the dataset: ``mnist.pkl.gz`` (written as a plain string) or the idx
@@ -147,7 +144,7 @@ def _one_line(err: ValidationError) -> str:
     loc = error["loc"]
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
     key = key.lstrip(".") or "params.yaml"
-    if error["type"] == "missing":
+    if error["type"] == "missing" or error["input"] is None and error["type"] == "model_type":
         return f"{key}: missing"
     if error["type"] == "extra_forbidden":
         allowed = tuple(_fields(_model_at(loc[:-1])))
@@ -155,6 +152,8 @@ def _one_line(err: ValidationError) -> str:
                 f"(expected {', '.join(allowed)})")
     if error["type"] == "value_error":  # a validator's own words
         expected = str(error["ctx"]["error"])
+    elif error["type"] in ("model_type", "dict_type"):
+        expected = "a mapping"
     else:
         field = _fields(_model_at(loc[:-1])).get(loc[-1]) if loc else None
         expected = (field.description if field and field.description
@@ -164,9 +163,8 @@ def _one_line(err: ValidationError) -> str:
 
 def _fields(model: type[BaseModel] | None) -> dict[str, Any]:
     """A model's fields under the names params.yaml uses (aliases where given)."""
-    if model is None:
-        return {}
-    return {field.alias or name: field for name, field in model.model_fields.items()}
+    fields = model.model_fields.items() if model else ()
+    return {field.alias or name: field for name, field in fields}
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

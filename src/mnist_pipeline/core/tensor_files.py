@@ -42,12 +42,13 @@ def load_split(folder: str | Path, split: str, device: str = "cpu"):
     return tensors["x"], tensors["y"]
 
 
-def read_array(path: str | Path, key: str) -> np.ndarray:
-    """Tensor ``key`` of a safetensors file as a numpy array (no torch)."""
+def read_rows(path: str | Path, key: str, rows: list[int]) -> np.ndarray:
+    """These ``rows`` of tensor ``key`` of a safetensors file, read alone (no torch)."""
     with open_safetensors(path) as f:
         if key not in f.keys():  # noqa: SIM118 - safe_open has keys(), not __contains__
             raise TensorFileError(f"{path}: no tensor {key!r}")
-        return f.get_tensor(key)
+        tensor = f.get_slice(key)
+        return np.concatenate([tensor[row:row + 1] for row in rows])
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

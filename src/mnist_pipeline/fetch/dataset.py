@@ -1,13 +1,10 @@
 """Fill a folder (``data/raw``) from the first source whose every file verifies (size, md5):
 ``data.url``, then ``data.mirrors`` (``mnist.pkl.gz`` at a URL or path, or the idx files).
 
-Partial downloads wait as ``.part`` files in ``data/.raw.download/`` (DVC deletes ``data/raw``
-before rerunning the stage); one cut short is kept for the next run to resume, one that failed
-for good is not. A resumed file that fails its md5 is fetched again from byte 0. Verified files
+Partial downloads wait in ``data/.raw.download/`` (DVC deletes ``data/raw`` before a rerun):
+one cut short is resumed by the next run, one that failed for good is deleted. Verified files
 move into a new folder that replaces ``data/raw`` by one rename: complete or absent.
 """
-
-from __future__ import annotations
 
 import contextlib
 import hashlib
@@ -71,7 +68,7 @@ def dataset_sources(data: DataParams) -> list[Source]:
     expected = Expected(data.size, data.md5)
     return [pickle_source(data.url, expected)] + [
         pickle_source(mirror.url, expected) if mirror.format == "pickle"
-        else idx_source(mirror.url, mirror.md5.by_file_name())
+        else idx_source(mirror.url, mirror.md5.model_dump(by_alias=True))
         for mirror in data.mirrors or []
     ]
 
@@ -152,8 +149,7 @@ def _fetch_file(file: RemoteFile, staging: Path, session, patience: Patience) ->
             download(file, part, session, patience)
             verify(part, file.expected)
     except SourceError as err:
-        # Failed for good (wrong bytes, 404, HTML, ...): nothing kept. Failed for now (a drop,
-        # a stall, a 5xx): the partial file stays, and the next run resumes it.
+        # Failed for good (wrong bytes, 404, HTML): nothing kept; for now: resumed next run.
         if not err.transient:
             part.unlink(missing_ok=True)
         raise

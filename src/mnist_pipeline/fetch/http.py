@@ -1,15 +1,14 @@
-"""One file into its ``.part`` file: an HTTP(S) download that resumes, or a copy of a local file.
-
-Retries, backoff and ``Retry-After`` are urllib3's ``Retry`` on the ``requests`` session. Hand-
-written, because no library does it: resuming a body cut mid-stream with ``Range``, refusing an
-HTML page, and one short line per failure instead of urllib3's reprs.
+"""One file into its ``.part`` file: an HTTP(S) download, or a copy of a local file. Retries,
+backoff and ``Retry-After`` are urllib3's ``Retry`` on the ``requests`` session; hand-written,
+as no library does it: resuming a body cut mid-stream with ``Range``, refusing an HTML page,
+and one short line per failure instead of urllib3's reprs.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -51,6 +50,8 @@ class Retries(Retry):
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None,
                   _stacktrace=None) -> Retries:
+        if isinstance(error, NameResolutionError):  # the resolver has retried already
+            raise MaxRetryError(_pool, url, error) from error
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         if _pool is not None:
             url = f"{_pool.scheme}://{_pool.host}:{_pool.port}{url}"
@@ -111,7 +112,9 @@ def _download(file, part: Path, session: requests.Session,
             attempts += 1
             retry.sleep()
         except requests.RequestException as err:  # urllib3 has retried it already
-            retried = isinstance(_cause(err), MaxRetryError)
+            cause = _cause(err)
+            retried = isinstance(cause, MaxRetryError) and not isinstance(cause.reason,
+                                                                          NameResolutionError)
             raise SourceError(reason_of(err, patience.timeout_s)
                               + _after(patience.retries + 1 if retried else 1),
                               transient=isinstance(err, (requests.ConnectionError,
@@ -141,7 +144,7 @@ def _get(file, part: Path, session: requests.Session, timeout_s: float) -> bool:
             with open(part, "ab" if offset else "wb") as out, tqdm(
                     total=total, initial=offset, desc=file.name, unit="B", unit_scale=True,
                     unit_divisor=1024, disable=None, leave=False) as bar:
-                for chunk in _chain(first, chunks):
+                for chunk in itertools.chain((first,), chunks):
                     out.write(chunk)
                     bar.update(len(chunk))
                     if file.max_bytes is not None and out.tell() > file.max_bytes:
@@ -174,11 +177,6 @@ def _request(url: str, part: Path, session: requests.Session,
     log.warning("%s: the server would not resume at byte %d (HTTP %d); reading from byte 0",
                 url, offset, response.status_code)
     return session.get(url, stream=True, timeout=timeout_s, headers=IDENTITY), 0
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
 
 
 def _refuse_html(content_type: str, first: bytes) -> None:

@@ -1,11 +1,8 @@
-"""What the train stage adds around the tutorial's ``fit``: its callbacks, ``TrainingRecord``.
-
-Resume; each epoch's record, logged and handed to ``on_epoch_end`` (the checkpoint); a NaN or
-infinite loss stopping the run, checked on every rank at once; where an interruption found the
-loop; sums across ranks; a progress bar on a terminal.
+"""What the train stage adds around the tutorial's ``fit``, as its callbacks: resume, each
+epoch's record (logged, then ``on_epoch_end``: the checkpoint), a NaN or infinite loss stopping
+the run on every rank at once, where an interruption found the loop, sums across ranks, and a
+progress bar on a terminal.
 """
-
-from __future__ import annotations
 
 import logging
 import math
@@ -15,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.train.ranks import SINGLE, Ranks
@@ -69,6 +67,8 @@ class TrainingRecord(Callbacks):
     def __init__(self, history: Sequence[EpochRecord] = (), ranks: Ranks = SINGLE,
                  on_epoch_end: Callable[[list[EpochRecord]], None] | None = None,
                  train_rows: int = 0, bs: int = 0) -> None:
+        if ranks.world > 1 and not (train_rows and bs):
+            raise ValueError("several ranks need train_rows and bs: the global batch's rows")
         self.history, self.ranks, self.on_epoch_end = list(history), ranks, on_epoch_end
         self.train_rows, self.bs = train_rows, bs
         self.epoch, self.step, self.steps, self.where = len(self.history) + 1, 0, 0, ""
@@ -88,15 +88,18 @@ class TrainingRecord(Callbacks):
             self.epoch, self.step, self.where = epoch + 1, 0, "before its first step"
             self.loss_sum, self.rows_sum, self.first_bad = 0.0, 0, None
             self.counted.correct = self.counted.rows = 0
-            self.started, self.bar = time.perf_counter(), self._progress()
+            # A bar on a terminal (rank 0 only), nothing in logs and CI.
+            self.bar = (tqdm(total=self.steps, desc=f"epoch {self.epoch}/{epochs}", unit="batch",
+                             leave=False) if self.ranks.is_main and sys.stderr.isatty() else None)
+            self.started = time.perf_counter()
             yield epoch
 
     def after_batch(self, loss, num):
         self.step += 1
         self.where = f"after step {self.step}" if self.step < self.steps else "in validation"
         if self.ranks.world > 1:
-            # Weighed by its whole batch: each rank's loss is that batch's mean loss, whether
-            # the rank held an equal part of it or, for an uneven last batch, all of it.
+            # Each step weighs as its whole batch, whose mean loss the ranks' equal parts (or
+            # copies, for an uneven last batch) average to.
             num = min(self.bs, self.train_rows - (self.step - 1) * self.bs)
         self.loss_sum += loss * num
         self.rows_sum += num
@@ -139,12 +142,3 @@ class TrainingRecord(Callbacks):
             raise DivergenceError(self.epoch, "on another rank", math.nan)
         step, value = self.first_bad
         raise DivergenceError(self.epoch, f"at step {step}", value)
-
-    def _progress(self):
-        # A bar on a terminal (rank 0 only), nothing in logs and CI; tqdm is imported only then.
-        if not (self.ranks.is_main and sys.stderr.isatty()):
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=self.steps, desc=f"epoch {self.epoch}/{self.total}", unit="batch",
-                    leave=False)

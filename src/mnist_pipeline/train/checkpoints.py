@@ -1,11 +1,8 @@
-"""Per-epoch checkpoints (``.checkpoints/<model>.pt``), so an interrupted train stage resumes.
-
-Model, optimizer, shuffling generator and history, saved atomically after every epoch and
-removed once the model is written; a resumed run ends with the same bytes. Keyed to the run's
-params, code, data, torch version and threads: a checkpoint of other inputs is never resumed.
+"""Per-epoch checkpoints (``.checkpoints/<model>.pt``: model, optimizer, shuffling generator,
+history), so an interrupted train stage resumes to the same bytes. Written atomically, removed
+with the model written; keyed to the run's params, code, data, torch version and threads, so
+a checkpoint of other inputs is never resumed.
 """
-
-from __future__ import annotations
 
 import contextlib
 import hashlib
@@ -13,10 +10,12 @@ import io
 import json
 import logging
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from mnist_pipeline.core.atomic import write_bytes
+from mnist_pipeline.core.errors import MissingInputError
 from mnist_pipeline.core.names import SPLITS
 
 log = logging.getLogger(__name__)
@@ -28,33 +27,36 @@ READ_BYTES = 1 << 24
 def data_digest(tensors_dir: str | Path) -> Future[str]:
     """SHA-256 of the tensor files, hashed on another thread: hashlib releases the GIL, so it
     runs on another core while the main thread imports torch."""
-    def sha256() -> str:
-        digest = hashlib.sha256()
-        for split in SPLITS:
-            path = Path(tensors_dir) / f"{split}.safetensors"
-            digest.update(path.name.encode() + b"\0")
-            with open(path, "rb") as f:
-                while chunk := f.read(READ_BYTES):
-                    digest.update(chunk)
-        return digest.hexdigest()
+    def sha256() -> None:
+        try:
+            digest = hashlib.sha256()
+            for split in SPLITS:
+                path = Path(tensors_dir) / f"{split}.safetensors"
+                if not path.is_file():
+                    raise MissingInputError(f"{path}: missing; run the convert stage first")
+                digest.update(path.name.encode() + b"\0")
+                with open(path, "rb") as f:
+                    while chunk := f.read(READ_BYTES):
+                        digest.update(chunk)
+            future.set_result(digest.hexdigest())
+        except BaseException as err:  # raised again where the result is asked for
+            future.set_exception(err)
 
-    pool = ThreadPoolExecutor(1, thread_name_prefix="data-digest")
-    future = pool.submit(sha256)
-    pool.shutdown(wait=False)  # the hash runs on; the future holds its result or its error
+    future: Future[str] = Future()
+    # A daemon: a stage that stops early does not wait for the hash (an executor's would).
+    threading.Thread(target=sha256, name="data-digest", daemon=True).start()
     return future
 
 
 def code_digest() -> str:
     """SHA-256 of every module of the package and the running script."""
     package = Path(__file__).parents[1]
-    files = sorted(package.rglob("*.py"))
-    main = getattr(sys.modules.get("__main__"), "__file__", None)
-    if main:
-        files.append(Path(main))
+    files = [(str(path.relative_to(package)), path) for path in sorted(package.rglob("*.py"))]
+    if main := getattr(sys.modules.get("__main__"), "__file__", None):
+        files.append((Path(main).name, Path(main)))
     digest = hashlib.sha256()
-    for path in files:
-        name = path.relative_to(package) if path.is_relative_to(package) else path.name
-        digest.update(str(name).encode() + b"\0" + path.read_bytes())
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

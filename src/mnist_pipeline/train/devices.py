@@ -2,8 +2,6 @@
 a model runs fastest in there. An absent device is an error, never a silent fallback.
 """
 
-from __future__ import annotations
-
 import torch
 from torch import nn
 

@@ -1,13 +1,10 @@
 """Keep ``torch.optim`` from importing ``torch._dynamo`` (~2 s) in a process that never compiles.
 
-The optimizer imports it only to wrap its methods in ``torch._dynamo.disable`` and call
-``graph_break()``, which do nothing outside ``torch.compile``. :func:`install` puts a stand-in
-with just those two in its place; anything else asked of it imports the real module for good.
-The one place the project touches torch's internals: its test fails the day ``torch.optim``
-asks for more. The train stage installs it; importing the library does not.
+The optimizer imports it only for ``disable`` and ``graph_break()``, which do nothing outside
+``torch.compile``: :func:`install` puts a stand-in with just those two in its place (anything
+else loads the real module). The one private torch module the project reaches into; its test
+fails the day ``torch.optim`` asks it for more. Only the train stage installs it.
 """
-
-from __future__ import annotations
 
 import importlib
 import sys
@@ -21,9 +18,8 @@ class _StandIn(types.ModuleType):
 
     @staticmethod
     def disable(fn=None, *args, **kwargs):
-        # Outside compilation, disabling the compiler for ``fn`` leaves ``fn`` as it is. Any
-        # other argument (recursive=, reason=, ..., and those later torch versions add) only
-        # says how the compiler should skip ``fn``, which nothing compiles here.
+        # Outside compilation this leaves ``fn`` as it is; other arguments (those of later torch
+        # versions too) only say how the compiler should skip ``fn``.
         return fn if fn is not None else (lambda f: f)
 
     @staticmethod

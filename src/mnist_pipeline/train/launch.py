@@ -1,11 +1,8 @@
-"""Start the train stage's ranks with torchrun when ``train.nproc`` or ``train.nnodes`` > 1.
-
-The stage's process runs torchrun's agent in-process, which starts the same command once per
-rank, stops them all when one fails and hands SIGINT and SIGTERM on. One node: ``--standalone``
-(a free port); several: a static rendezvous at ``train.master``, node 0 being DVC's workspace.
+"""Start the train stage's ranks with torchrun when ``train.nproc`` or ``train.nnodes`` > 1: the
+stage's process runs torchrun's agent in-process, which starts the same command once per rank,
+stops them all when one fails and hands signals on. One node: ``--standalone`` (a free port);
+several: a static rendezvous at ``train.master``, node 0 being DVC's workspace.
 """
-
-from __future__ import annotations
 
 import os
 import signal

@@ -1,11 +1,9 @@
 """One training on several processes: torchrun starts the ranks, this module connects them.
 
 Gloo on the CPU, nccl on CUDA (one GPU per rank). Every rank takes an equal part of each batch
-(see ``tutorial.data``), so the average of their gradients is the one-process gradient: DDP
+(see ``train.batches``), so the average of their gradients is the one-process gradient: DDP
 averages them for ``nn.Module`` models, and ``scratch`` in plain sight below.
 """
-
-from __future__ import annotations
 
 import datetime
 import os
@@ -16,8 +14,7 @@ from torch import nn
 
 from mnist_pipeline.core.errors import PipelineError
 
-# How long a rank waits for the others (rendezvous, collectives) before failing; generous,
-# since the first collective waits for every rank's imports and data loading.
+# How long a rank waits for the others: the first collective waits for their imports and data.
 TIMEOUT = datetime.timedelta(minutes=10)
 
 
@@ -34,8 +31,7 @@ class Ranks:
     local_rank: int = 0  # the rank within this node: picks the GPU
 
     @property
-    def is_main(self) -> bool:
-        """Rank 0 alone logs, checkpoints and writes the model."""
+    def is_main(self) -> bool:  # rank 0 alone logs, checkpoints and writes the model
         return self.rank == 0
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -66,14 +62,15 @@ def ranks_from_environment() -> Ranks:
 
 def connect(ranks: Ranks, device: torch.device) -> torch.device:
     """This rank's device (its own GPU, ``cuda:<local rank>``, on CUDA), its process group
-    joined: the one torchrun prepared, nccl on CUDA, gloo on the CPU."""
+    joined: the one torchrun prepared, nccl for CUDA tensors, gloo for CPU ones (the
+    callbacks' sums and checkpoint broadcasts)."""
     if ranks.world == 1 or torch.distributed.is_initialized():
         return device
     if device.type == "cuda":
         device = torch.device("cuda", ranks.local_rank)  # launch checked: one GPU per rank
         torch.cuda.set_device(device)
-    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                         timeout=TIMEOUT)
+    torch.distributed.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda"
+                                         else "gloo", timeout=TIMEOUT)
     return device
 
 
@@ -99,7 +96,9 @@ def parallel(model, ranks: Ranks):
     if ranks.world == 1:
         return model
     if isinstance(model, nn.Module):
-        return nn.parallel.DistributedDataParallel(model)
+        device = next(model.parameters()).device
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
 
     def average(param: torch.Tensor) -> None:
         torch.distributed.all_reduce(param.grad)

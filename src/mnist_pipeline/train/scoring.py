@@ -3,15 +3,14 @@ for its model file's record: loss and accuracy, per-class accuracy, the test lab
 predictions, and the validation images it gets most wrong.
 """
 
-from __future__ import annotations
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from mnist_pipeline.core.names import CLASSES
-from mnist_pipeline.tutorial.data import BatchIndices, WrappedDataLoader
+from mnist_pipeline.train.batches import BatchIndices
+from mnist_pipeline.tutorial.data import WrappedDataLoader
 from mnist_pipeline.tutorial.models import Variant
 
 DIGITS = 6  # metrics are rounded so files stay readable and diffs show real changes
@@ -52,17 +51,14 @@ def most_wrong(log_probs: np.ndarray, targets: np.ndarray, count: int = MOST_WRO
     return np.argsort(-losses, kind="stable")[:count]
 
 
-def batches(x: torch.Tensor, y: torch.Tensor, bs: int, variant: Variant):
-    """``(x, y)`` in order, in batches of ``bs``, as ``variant``'s model takes them."""
-    dl = DataLoader(TensorDataset(x, y), batch_size=None, sampler=BatchIndices(len(y), bs))
-    return dl if variant.preprocess is None else WrappedDataLoader(dl, variant.preprocess)
-
-
 def evaluate(model, variant: Variant, valid, test, bs: int) -> dict[str, object]:
     """The evaluation record of ``model`` (batches of ``bs``)."""
     record: dict[str, object] = {}
     for split, (x, y) in (("valid", valid), ("test", test)):
-        outputs, targets = predict(model, batches(x, y, bs, variant))
+        dl = DataLoader(TensorDataset(x, y), batch_size=None, sampler=BatchIndices(len(y), bs))
+        if variant.preprocess is not None:  # what the adaptive CNN's loader does
+            dl = WrappedDataLoader(dl, variant.preprocess)
+        outputs, targets = predict(model, dl)
         loss, accuracy = score(variant.loss_func, outputs, targets)
         record[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
         predicted = outputs.argmax(dim=1)

@@ -1,10 +1,8 @@
-"""What the train stage does in each of its processes, around ``variant.train_variant``:
-the code and data hashed (the data on another core while torch imports), the ``torch._dynamo``
-stand-in, rank and device, the checkpoint keyed to the run's inputs, and rank 0's model file.
-Interruptions and divergence become messages that say what was kept and what to do.
+"""What the train stage does in each of its processes, around ``variant.train_variant``: the
+code and data hashed (the data on another core while torch imports), the dynamo stand-in, rank
+and device, a checkpoint keyed to the run's inputs, rank 0's model file, and messages saying
+what was kept when a run is interrupted or diverges.
 """
-
-from __future__ import annotations
 
 import logging
 import os
@@ -21,8 +19,7 @@ log = logging.getLogger("train")
 def train_and_save(name: str, params: Params, tensors: str, weights: str) -> None:
     # The code as imported now, not as it may be on disk when the first checkpoint is saved.
     code = code_digest()
-    # Hashed on another core while torch imports: the checkpoint's key needs it, and on
-    # several nodes each node's first rank checks its data against node 0's.
+    # Hashed on another core while torch imports, for the checkpoint's key and the nodes' check.
     digest = data_digest(tensors) if os.environ.get("LOCAL_RANK", "0") == "0" else None
 
     from mnist_pipeline.train import dynamo_stand_in

@@ -4,8 +4,6 @@
 give byte-identical weights on the CPU. Rank 0 alone restores and saves checkpoints and scores.
 """
 
-from __future__ import annotations
-
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,12 +14,13 @@ from safetensors.torch import load_file
 from mnist_pipeline.core.model_files import read_record
 from mnist_pipeline.core.params import Params
 from mnist_pipeline.core.tensor_files import load_split
+from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
 from mnist_pipeline.train.callbacks import EpochRecord, TrainingRecord
 from mnist_pipeline.train.checkpoints import Checkpoint
 from mnist_pipeline.train.devices import describe, fastest_layout, resolve_device
 from mnist_pipeline.train.ranks import SINGLE, Ranks, connect, parallel, unwrap
 from mnist_pipeline.train.scoring import evaluate
-from mnist_pipeline.tutorial.data import TensorBatchDataset, WrappedDataLoader, get_data
+from mnist_pipeline.tutorial.data import WrappedDataLoader
 from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 log = logging.getLogger(__name__)
@@ -45,8 +44,8 @@ def train_variant(name: str, params: Params, tensors_dir: str,
     train = load_split(tensors_dir, "train", str(device))
     valid = load_split(tensors_dir, "valid", str(device))
     variant = VARIANTS[name]
-    train_dl, valid_dl = get_data(TensorBatchDataset(*train), TensorBatchDataset(*valid),
-                                  setup.bs, shuffle, ranks.rank, ranks.world)
+    train_dl, valid_dl = get_batches(TensorBatchDataset(*train), TensorBatchDataset(*valid),
+                                     setup.bs, shuffle, ranks.rank, ranks.world)
     if variant.preprocess is not None:
         train_dl = WrappedDataLoader(train_dl, variant.preprocess)
         valid_dl = WrappedDataLoader(valid_dl, variant.preprocess)

@@ -1,8 +1,7 @@
 """Section "Create fit() and get_data()": ``loss_batch`` and ``fit``, as the tutorial writes them.
 
-``fit`` takes one more argument, ``callbacks``, called at the loop's three points (which epochs,
-after each training batch, after each epoch's validation); the defaults are the tutorial's own
-loop, ``print(epoch, val_loss)`` included. The train stage's are ``train.callbacks``.
+``fit`` also takes ``callbacks``, called at three points of its loop; the defaults are the
+tutorial's own (``print(epoch, val_loss)``), the train stage's are ``train.callbacks``.
 """
 
 import numpy as np

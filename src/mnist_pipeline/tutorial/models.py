@@ -2,8 +2,6 @@
 ``get_model`` for every model; ``VARIANTS`` says how each section trains its model.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from dataclasses import dataclass
 

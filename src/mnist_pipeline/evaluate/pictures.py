@@ -2,8 +2,6 @@
 labels, and each model's validation images with the highest loss (``true -> predicted``).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np
