@@ -5,14 +5,15 @@ on load, and its numpy side for the stages that do not import torch.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save
+from safetensors.numpy import save_file
 
-from mnist_pipeline.core.atomic import write_bytes
+from mnist_pipeline.core.atomic import atomic_path
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
 from mnist_pipeline.core.names import SPLITS
 
@@ -29,8 +30,13 @@ def split_path(folder: str | Path, split: str) -> Path:
 
 
 def save_splits(splits: dict[str, Split], folder: str | Path) -> None:
-    for name in SPLITS:  # in memory first: a full disk is then an OSError with its errno
-        write_bytes(split_path(folder, name), save({"x": splits[name].x, "y": splits[name].y}))
+    for name in SPLITS:
+        with atomic_path(split_path(folder, name)) as tmp:
+            try:  # straight from the arrays' memory, no copy
+                save_file({"x": splits[name].x, "y": splits[name].y}, str(tmp))
+            except SafetensorError as err:  # an I/O error comes as text: "... (os error 28)"
+                found = re.search(r"os error (\d+)", str(err))
+                raise (OSError(int(found.group(1)), str(err)) if found else err) from None
 
 
 def load_split(folder: str | Path, split: str, device: str = "cpu"):
