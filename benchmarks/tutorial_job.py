@@ -5,9 +5,10 @@ load ``mnist.pkl.gz`` with ``pickle``, train the hand-written model with the fir
 slices, the manual update), then ``Mnist_Logistic``, ``Mnist_CNN``, the ``nn.Sequential`` CNN and
 the ``AdaptiveAvgPool2d`` CNN with the final ``get_data`` (``DataLoader(shuffle=True)``) and
 ``fit``, each for ``epochs`` epochs, printing the validation loss after every epoch as the
-tutorial does. The code below is the tutorial's, section by section. On ``--device`` every model
-trains there, each batch moved with the ``.to(dev)`` of the tutorial's last section (a no-op
-on the CPU).
+tutorial does. The tutorial's functions and models are the project's ``mnist_pipeline.tutorial``
+(its code, verbatim); the first hand-written loop and the order of the sections are here. On
+``--device`` every model trains there, each batch moved with the ``.to(dev)`` of the tutorial's
+last section (a no-op on the CPU).
 
     python benchmarks/tutorial_job.py path/to/mnist.pkl.gz [--epochs 2] [--device cpu]
 """
@@ -19,19 +20,15 @@ import gzip
 import math
 import pickle
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn, optim
-from torch.utils.data import DataLoader, TensorDataset
+from torch import optim
+from torch.utils.data import TensorDataset
 
-
-def log_softmax(x):
-    return x - x.exp().sum(-1).log().unsqueeze(-1)
-
-
-def nll(input, target):
-    return -input[range(target.shape[0]), target].mean()
+from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
+from mnist_pipeline.tutorial.fit import fit
+from mnist_pipeline.tutorial.models import Mnist_CNN, Mnist_Logistic, adaptive_cnn, sequential_cnn
+from mnist_pipeline.tutorial.scratch import log_softmax, nll
 
 
 def train_scratch(x_train, y_train, x_valid, y_valid, bs, lr, epochs, dev):
@@ -67,88 +64,6 @@ def scratch_loop(model, loss_func, weights, bias, lr, x_train, y_train, bs):
             bias -= bias.grad * lr
             weights.grad.zero_()
             bias.grad.zero_()
-
-
-class Mnist_Logistic(nn.Module):  # noqa: N801 - the tutorial's name
-    def __init__(self):
-        super().__init__()
-        self.lin = nn.Linear(784, 10)
-
-    def forward(self, xb):
-        return self.lin(xb)
-
-
-class Mnist_CNN(nn.Module):  # noqa: N801 - the tutorial's name
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1)
-        self.conv2 = nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1)
-        self.conv3 = nn.Conv2d(16, 10, kernel_size=3, stride=2, padding=1)
-
-    def forward(self, xb):
-        xb = xb.view(-1, 1, 28, 28)
-        xb = F.relu(self.conv1(xb))
-        xb = F.relu(self.conv2(xb))
-        xb = F.relu(self.conv3(xb))
-        xb = F.avg_pool2d(xb, 4)
-        return xb.view(-1, xb.size(1))
-
-
-class Lambda(nn.Module):
-    def __init__(self, func):
-        super().__init__()
-        self.func = func
-
-    def forward(self, x):
-        return self.func(x)
-
-
-class WrappedDataLoader:
-    def __init__(self, dl, func):
-        self.dl = dl
-        self.func = func
-
-    def __len__(self):
-        return len(self.dl)
-
-    def __iter__(self):
-        batches = iter(self.dl)
-        for b in batches:
-            yield (self.func(*b))
-
-
-def loss_batch(model, loss_func, xb, yb, opt=None):
-    loss = loss_func(model(xb), yb)
-
-    if opt is not None:
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-
-    return loss.item(), len(xb)
-
-
-def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
-    for epoch in range(epochs):
-        model.train()
-        for xb, yb in train_dl:
-            loss_batch(model, loss_func, xb, yb, opt)
-
-        model.eval()
-        with torch.no_grad():
-            losses, nums = zip(
-                *[loss_batch(model, loss_func, xb, yb) for xb, yb in valid_dl]
-            )
-        val_loss = np.sum(np.multiply(losses, nums)) / np.sum(nums)
-
-        print(epoch, val_loss)
-
-
-def get_data(train_ds, valid_ds, bs):
-    return (
-        DataLoader(train_ds, batch_size=bs, shuffle=True),
-        DataLoader(valid_ds, batch_size=bs * 2),
-    )
 
 
 def main() -> None:
@@ -195,17 +110,7 @@ def main() -> None:
     opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     fit(epochs, model, loss_func, opt, train_dl, valid_dl)
 
-    model = nn.Sequential(
-        Lambda(lambda x: x.view(-1, 1, 28, 28)),
-        nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 10, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.AvgPool2d(4),
-        Lambda(lambda x: x.view(x.size(0), -1)),
-    ).to(dev)
+    model = sequential_cnn().to(dev)
     opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     fit(epochs, model, loss_func, opt, train_dl, valid_dl)
 
@@ -213,16 +118,7 @@ def main() -> None:
     train_dl, valid_dl = get_data(train_ds, valid_ds, bs)
     train_dl = WrappedDataLoader(train_dl, preprocess)
     valid_dl = WrappedDataLoader(valid_dl, preprocess)
-    model = nn.Sequential(
-        nn.Conv2d(1, 16, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(16, 10, kernel_size=3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        Lambda(lambda x: x.view(x.size(0), -1)),
-    )
+    model = adaptive_cnn()
     model.to(dev)
     opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     fit(epochs, model, loss_func, opt, train_dl, valid_dl)

@@ -1,7 +1,7 @@
 """The tutorial's own training loops, one epoch at a time: the reference the benchmarks beat.
 
-``fit_epoch`` is one epoch of the tutorial's final ``fit`` (``loss_batch``, ``WrappedDataLoader``
-and ``scratch_loop`` come from ``tutorial_job``, the tutorial's code as written); ``get_data``
+``fit_epoch`` is one epoch of the tutorial's final ``fit`` (``loss_batch`` and ``WrappedDataLoader``
+are ``mnist_pipeline.tutorial``'s, ``scratch_loop`` ``tutorial_job``'s); ``get_data``
 adds a seedable generator so both sides of a comparison can draw the same order;
 ``scratch_epoch`` is its first hand-written loop over in-order slices.
 """
@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from tutorial_job import WrappedDataLoader, loss_batch, scratch_loop
+from mnist_pipeline.tutorial.data import WrappedDataLoader
+from mnist_pipeline.tutorial.fit import loss_batch
+
+from tutorial_job import scratch_loop
 
 
 def fit_epoch(model, loss_func, opt, train_dl, valid_dl) -> float:
