@@ -79,3 +79,11 @@ def test_loss_batch_without_optimizer_changes_nothing():
     loss, n = loss_batch(model, F.cross_entropy, torch.rand(4, 784), torch.tensor([0, 1, 2, 3]))
     assert n == 4 and isinstance(loss, float) and loss > 0
     assert torch.equal(model.lin.weight, before)
+
+
+def test_a_record_for_several_ranks_needs_the_global_batchs_rows():
+    from mnist_pipeline.train.ranks import Ranks
+
+    with pytest.raises(ValueError, match="train_rows and bs"):
+        TrainingRecord(ranks=Ranks(rank=0, world=2))
+    assert TrainingRecord(ranks=Ranks(rank=0, world=2), train_rows=640, bs=64).steps == 0
