@@ -10,6 +10,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import torch
 
 from mnist_pipeline.convert.readers import (
     DatasetFormatError,
@@ -20,7 +21,7 @@ from mnist_pipeline.convert.readers import (
 )
 from mnist_pipeline.convert.unpickler import UnsafePickleError
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.tensor_files import load_split, read_rows, save_splits
+from mnist_pipeline.core.tensor_files import as_pixel_bytes, load_split, read_images, save_splits
 
 from conftest import ROOT
 from synthetic import write_idx_folder, write_pickle
@@ -162,10 +163,38 @@ def test_tensor_files_round_trip_with_and_without_torch(tiny_splits, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "test.safetensors", "train.safetensors", "valid.safetensors"]
     x, y = load_split(tmp_path, "valid")
-    np.testing.assert_array_equal(x.numpy(), tiny_splits["valid"].x)
+    assert x.dtype == torch.float32
+    # Bit for bit: the bytes k come back as the source's k / 256.
+    assert x.numpy().tobytes() == tiny_splits["valid"].x.tobytes()
     np.testing.assert_array_equal(y.numpy(), tiny_splits["valid"].y)
-    np.testing.assert_array_equal(read_rows(tmp_path / "valid.safetensors", "x", [5, 0, 7]),
-                                  tiny_splits["valid"].x[[5, 0, 7]])
+    rows = read_images(tmp_path / "valid.safetensors", [5, 0, 7])
+    assert rows.dtype == np.float32
+    assert rows.tobytes() == tiny_splits["valid"].x[[5, 0, 7]].tobytes()
+
+
+def test_mnist_pixels_are_stored_as_bytes_a_quarter_of_float32(tiny_splits, tmp_path):
+    from safetensors.numpy import load_file
+
+    save_splits(tiny_splits, tmp_path)
+    stored = load_file(str(tmp_path / "train.safetensors"))["x"]
+    assert stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored, tiny_splits["train"].x * 256)
+    size = (tmp_path / "train.safetensors").stat().st_size
+    assert size < tiny_splits["train"].x.nbytes / 3
+
+
+@pytest.mark.parametrize("odd", [0.3, 1.0, -0.0, 1 / 512])
+def test_a_value_that_is_not_a_byte_over_256_keeps_float32_bit_for_bit(
+        tiny_splits, tmp_path, odd):
+    splits = dict(tiny_splits)
+    x = splits["test"].x.copy()
+    x[3, 100] = odd
+    splits["test"] = Split(x, splits["test"].y)
+    assert as_pixel_bytes(x) is None
+    save_splits(splits, tmp_path)
+    loaded, _ = load_split(tmp_path, "test")
+    assert loaded.numpy().tobytes() == x.tobytes()
+    assert load_split(tmp_path, "train")[0].numpy().tobytes() == tiny_splits["train"].x.tobytes()
 
 
 def test_write_pickle_matches_the_real_file_layout(tiny_splits, tmp_path):
@@ -180,10 +209,11 @@ def test_tensor_files_are_what_the_safetensors_library_reads_and_writes(tiny_spl
 
     save_splits(tiny_splits, tmp_path)
     loaded = load_file(str(tmp_path / "train.safetensors"))
-    np.testing.assert_array_equal(loaded["x"], tiny_splits["train"].x)
+    pixels = (tiny_splits["train"].x * 256).astype(np.uint8)
+    np.testing.assert_array_equal(loaded["x"], pixels)
     np.testing.assert_array_equal(loaded["y"], tiny_splits["train"].y)
     # Byte for byte what the library itself writes for the same arrays.
-    save_file({"x": tiny_splits["train"].x, "y": tiny_splits["train"].y},
+    save_file({"x": pixels, "y": tiny_splits["train"].y},
               str(tmp_path / "reference.safetensors"))
     assert (tmp_path / "train.safetensors").read_bytes() == (
         tmp_path / "reference.safetensors").read_bytes()

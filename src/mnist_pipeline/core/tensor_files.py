@@ -1,10 +1,15 @@
 """The tensor files between convert and train: ``data/tensors/<split>.safetensors``, with ``x``
-(float32, N x 784, pixel / 256) and ``y`` (int64). safetensors' own API: no pickle, no code run
-on load, and its numpy side for the stages that do not import torch.
+(N x 784) and ``y`` (int64). safetensors' own API: no pickle, no code run on load, and its numpy
+side for the stages that do not import torch.
+
+MNIST's pixels are k / 256 for a byte k, so ``x`` holds the bytes k (uint8, a quarter of the
+float32 size) and the loaders multiply by 1/256 in float32: a power of two, so every value comes
+back bit for bit. A source with any other value keeps float32 ``x``, which loads as it is.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +25,8 @@ from mnist_pipeline.core.names import SPLITS
 if TYPE_CHECKING:  # convert reads the source files: the train stage has no need of it
     from mnist_pipeline.convert.readers import Split
 
+log = logging.getLogger(__name__)
+
 
 class TensorFileError(PipelineError, ValueError):
     """A file that should be in the safetensors format is not."""
@@ -29,23 +36,58 @@ def split_path(folder: str | Path, split: str) -> Path:
     return Path(folder) / f"{split}.safetensors"
 
 
+PIXEL_SCALE = 1 / 256  # a uint8 x is k / 256
+CHECK_ROWS = 8192  # rows checked at once: bounds the float copies made to compare bits
+
+
 def save_splits(splits: dict[str, Split], folder: str | Path) -> None:
     for name in SPLITS:
+        x = splits[name].x
+        stored = as_pixel_bytes(x)
+        if stored is None:
+            stored = x
+            log.info("%s: x keeps float32: some values are not k/256 for a byte k", name)
         with atomic_path(split_path(folder, name)) as tmp:
             try:  # straight from the arrays' memory, no copy
-                save_file({"x": splits[name].x, "y": splits[name].y}, str(tmp))
+                save_file({"x": stored, "y": splits[name].y}, str(tmp))
             except SafetensorError as err:  # an I/O error comes as text: "... (os error 28)"
                 found = re.search(r"os error (\d+)", str(err))
                 raise (OSError(int(found.group(1)), str(err)) if found else err) from None
 
 
+def as_pixel_bytes(x: np.ndarray) -> np.ndarray | None:
+    """``x`` (float32) as the bytes k of its values k / 256, or ``None`` unless every value comes
+    back from them bit for bit (so -0.0, 1.0 and 0.3 all keep float32)."""
+    if x.dtype != np.float32 or not x.size or x.max() > np.float32(255 / 256):
+        return None
+    pixels = np.empty(x.shape, dtype=np.uint8)
+    for first in range(0, len(x), CHECK_ROWS):
+        chunk = x[first:first + CHECK_ROWS]
+        k = (chunk * np.float32(256)).astype(np.uint8)  # in [0, 255] by the check above
+        back = k.astype(np.float32) * np.float32(PIXEL_SCALE)
+        if not np.array_equal(back.view(np.uint32), chunk.view(np.uint32)):
+            return None
+        pixels[first:first + CHECK_ROWS] = k
+    return pixels
+
+
 def load_split(folder: str | Path, split: str, device: str = "cpu"):
-    """One split as ``(x, y)`` torch tensors on ``device``."""
+    """One split as ``(x, y)`` torch tensors on ``device``, ``x`` float32 in [0, 1]."""
+    import torch
     from safetensors.torch import load_file
 
     path = _existing(split_path(folder, split), "run the convert stage first")
     tensors = load_file(str(path), device=device)
-    return tensors["x"], tensors["y"]
+    x = tensors["x"]
+    if x.dtype == torch.uint8:  # converted where it lies (on a GPU: a quarter of the copying)
+        x = x.to(torch.float32).mul_(PIXEL_SCALE)
+    return x, tensors["y"]
+
+
+def read_images(path: str | Path, rows: list[int]) -> np.ndarray:
+    """These ``rows`` of a tensor file's ``x``, float32 in [0, 1], read alone (no torch)."""
+    x = read_rows(path, "x", rows)
+    return x.astype(np.float32) * np.float32(PIXEL_SCALE) if x.dtype == np.uint8 else x
 
 
 def read_rows(path: str | Path, key: str, rows: list[int]) -> np.ndarray:

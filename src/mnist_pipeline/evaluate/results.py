@@ -8,7 +8,7 @@ from pathlib import Path
 from mnist_pipeline.core.atomic import write_csv, write_json
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.model_files import read_record
-from mnist_pipeline.core.tensor_files import read_rows, split_path
+from mnist_pipeline.core.tensor_files import read_images, split_path
 from mnist_pipeline.evaluate.pictures import most_wrong_grid, save_png
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
@@ -42,5 +42,5 @@ def write_results(name: str, weights: str | Path, tensors_dir: str | Path,
               [list(pair) for pair in zip(confusion["actual"], confusion["predicted"],
                                           strict=True)])
     wrong = evaluation["most_wrong"]
-    images = read_rows(split_path(tensors_dir, "valid"), "x", wrong["index"])
+    images = read_images(split_path(tensors_dir, "valid"), wrong["index"])
     save_png(most_wrong_grid(images, wrong["actual"], wrong["predicted"]), out.most_wrong)
