@@ -9,6 +9,7 @@ from torch.utils.data import TensorDataset
 
 from mnist_pipeline.train.batches import get_batches
 from mnist_pipeline.train.callbacks import TrainingRecord
+from mnist_pipeline.train.ranks import Ranks
 from mnist_pipeline.train.scoring import predict, score
 from mnist_pipeline.tutorial.data import get_data
 from mnist_pipeline.tutorial.fit import fit, loss_batch
@@ -87,3 +88,28 @@ def test_a_record_for_several_ranks_needs_the_global_batchs_rows():
     with pytest.raises(ValueError, match="train_rows and bs"):
         TrainingRecord(ranks=Ranks(rank=0, world=2))
     assert TrainingRecord(ranks=Ranks(rank=0, world=2), train_rows=640, bs=64).steps == 0
+
+
+@pytest.mark.parametrize("name", ["scratch", "adaptive"])
+def test_the_last_epochs_validation_outputs_score_as_a_second_pass_would(tiny_splits, name):
+    from mnist_pipeline.train.scoring import evaluate
+    from mnist_pipeline.tutorial.data import WrappedDataLoader
+
+    torch.manual_seed(0)
+    variant = VARIANTS[name]
+    model, opt = get_model(name, 0.1, 0.0)
+    train_dl, valid_dl = loaders(tiny_splits, bs=16)
+    if variant.preprocess is not None:
+        train_dl = WrappedDataLoader(train_dl, variant.preprocess)
+        valid_dl = WrappedDataLoader(valid_dl, variant.preprocess)
+    record = TrainingRecord()
+    assert record.last_validation() is None  # before any epoch
+    record.fit(1, model, variant.loss_func, opt, train_dl, valid_dl)
+    outputs = record.last_validation()
+    assert outputs.shape == (len(tiny_splits["valid"].y), 10)
+    splits = [tuple(torch.from_numpy(getattr(tiny_splits[s], k)) for k in "xy")
+              for s in ("valid", "test")]
+    reused = evaluate(model, variant, *splits, bs=32, valid_outputs=outputs)
+    assert reused == evaluate(model, variant, *splits, bs=32)  # every value, bit for bit
+    assert TrainingRecord(ranks=Ranks(rank=0, world=2), train_rows=640,
+                          bs=64).last_validation() is None

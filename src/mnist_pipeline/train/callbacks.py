@@ -48,15 +48,21 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class CountingCorrect:
     """A loss function that, called without gradients (``fit``'s validation), also counts the
-    batch's correct predictions: the validation accuracy comes from fit's own forward pass."""
+    batch's correct predictions and keeps its outputs: the validation accuracy, and the last
+    epoch's scores, come from fit's own forward pass."""
 
     def __init__(self, loss_func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
-        self.loss_func, self.correct, self.rows = loss_func, 0, 0
+        self.loss_func = loss_func
+        self.reset()
+
+    def reset(self) -> None:
+        self.correct, self.rows, self.outputs = 0, 0, []
 
     def __call__(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not torch.is_grad_enabled():
             self.correct += int((input.argmax(dim=1) == target).sum())
             self.rows += len(target)
+            self.outputs.append(input)
         return self.loss_func(input, target)
 
 
@@ -82,12 +88,19 @@ class TrainingRecord(Callbacks):
             raise TrainingInterrupted(self.epoch, self.where) from stop
         return self.history
 
+    def last_validation(self) -> torch.Tensor | None:
+        """The model's outputs for the whole validation split in the last epoch run here, or
+        ``None`` (no epoch ran, or each rank saw a part): its scores need no second pass."""
+        if self.ranks.world > 1 or not getattr(self, "counted", None) or not self.counted.outputs:
+            return None
+        return torch.cat(self.counted.outputs)
+
     def epochs(self, epochs):
         self.total = epochs
         for epoch in range(len(self.history), epochs):
             self.epoch, self.step, self.where = epoch + 1, 0, "before its first step"
             self.loss_sum, self.rows_sum, self.first_bad = 0.0, 0, None
-            self.counted.correct = self.counted.rows = 0
+            self.counted.reset()
             # A bar on a terminal (rank 0 only), nothing in logs and CI.
             self.bar = (tqdm(total=self.steps, desc=f"epoch {self.epoch}/{epochs}", unit="batch",
                              leave=False) if self.ranks.is_main and sys.stderr.isatty() else None)

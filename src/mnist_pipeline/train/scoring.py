@@ -51,14 +51,20 @@ def most_wrong(log_probs: np.ndarray, targets: np.ndarray, count: int = MOST_WRO
     return np.argsort(-losses, kind="stable")[:count]
 
 
-def evaluate(model, variant: Variant, valid, test, bs: int) -> dict[str, object]:
-    """The evaluation record of ``model`` (batches of ``bs``)."""
+def evaluate(model, variant: Variant, valid, test, bs: int,
+             valid_outputs: torch.Tensor | None = None) -> dict[str, object]:
+    """The evaluation record of ``model`` (batches of ``bs``); ``valid_outputs``, if given, are
+    its outputs for ``valid`` already (from the last epoch's validation, in the same batches)."""
     record: dict[str, object] = {}
     for split, (x, y) in (("valid", valid), ("test", test)):
-        dl = DataLoader(TensorDataset(x, y), batch_size=None, sampler=BatchIndices(len(y), bs))
-        if variant.preprocess is not None:  # what the adaptive CNN's loader does
-            dl = WrappedDataLoader(dl, variant.preprocess)
-        outputs, targets = predict(model, dl)
+        if split == "valid" and valid_outputs is not None:
+            outputs, targets = valid_outputs, y
+        else:
+            dl = DataLoader(TensorDataset(x, y), batch_size=None,
+                            sampler=BatchIndices(len(y), bs))
+            if variant.preprocess is not None:  # what the adaptive CNN's loader does
+                dl = WrappedDataLoader(dl, variant.preprocess)
+            outputs, targets = predict(model, dl)
         loss, accuracy = score(variant.loss_func, outputs, targets)
         record[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
         predicted = outputs.argmax(dim=1)

@@ -72,7 +72,8 @@ def train_variant(name: str, params: Params, tensors_dir: str,
         "bs": setup.bs, "lr": hyper.lr, "momentum": hyper.momentum, "nproc": ranks.world,
         "train_samples": len(train[0]), "torch": torch.__version__,
         "history": [asdict(epoch) for epoch in history],
-        "evaluation": evaluate(model, variant, valid, test, setup.bs * 2),
+        "evaluation": evaluate(model, variant, valid, test, setup.bs * 2,
+                               record.last_validation()),
     })
 
 
