@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+from mnist_pipeline.core.cli import frozen_imports
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.params import TrainParams
 
@@ -58,9 +59,10 @@ def run_ranks(train: TrainParams, node_rank: int, script_argv: list[str]) -> int
     and the stage's status (128 + N for signal N, 1 for a failed rank), not a traceback."""
     # torchrun sets OMP_NUM_THREADS=1 per rank (with a warning) unless it is set: say it here.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
+    with frozen_imports():
+        from torch.distributed.elastic.multiprocessing.api import SignalException
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.run import parse_args, run
 
     try:
         run(parse_args(torchrun_args(train, node_rank, script_argv)))

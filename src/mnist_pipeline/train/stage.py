@@ -2,12 +2,11 @@
 hashed (the data on another core), torch imported fast, rank and device, a checkpoint keyed to
 the run's inputs, rank 0's model file, and what was kept when a run stops or diverges."""
 
-import gc
 import logging
 import os
 import signal
 
-from mnist_pipeline.core.cli import Stopped, parent_gone
+from mnist_pipeline.core.cli import Stopped, frozen_imports, parent_gone
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.params import Params
 from mnist_pipeline.train.checkpoints import Checkpoint, code_digest, data_digest, run_key
@@ -21,22 +20,17 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
     # Hashed on another core while torch imports, for the checkpoint's key and the nodes' check.
     digest = data_digest(tensors) if os.environ.get("LOCAL_RANK", "0") == "0" else None
 
-    # torch's ~170k objects live as long as the process: unfrozen, the collector would walk
-    # them during the import and again at exit (0.6 s a stage here).
-    gc.disable()
-    from mnist_pipeline.train import dynamo_stand_in
+    with frozen_imports():
+        from mnist_pipeline.train import dynamo_stand_in
 
-    dynamo_stand_in.install()  # optim.SGD without importing the compiler: ~2 s saved
-    import torch
+        dynamo_stand_in.install()  # optim.SGD without importing the compiler: ~2 s saved
+        import torch
 
-    from mnist_pipeline.core.model_files import save_model
-    from mnist_pipeline.train import ranks as processes
-    from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted
-    from mnist_pipeline.train.devices import resolve_device
-    from mnist_pipeline.train.variant import train_variant
-
-    gc.freeze()
-    gc.enable()
+        from mnist_pipeline.core.model_files import save_model
+        from mnist_pipeline.train import ranks as processes
+        from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted
+        from mnist_pipeline.train.devices import resolve_device
+        from mnist_pipeline.train.variant import train_variant
 
     setup, hyper = params.train, params.model(name)
     ranks = processes.ranks_from_environment()
