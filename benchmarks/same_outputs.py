@@ -1,0 +1,87 @@
+"""What a change must keep: a first ``dvc repro`` here and at git revision REV, on the same
+generated data, compared file by file. Every model's weights are compared tensor by tensor,
+its record (history, evaluation) key by key, and every metrics and plots file byte for byte.
+
+    python benchmarks/same_outputs.py --against REV [--sizes 5000 1000 1000] [--epochs 2]
+
+Exits 1 if any weight differs; other differences are listed (a changed record or plot may be
+intended, e.g. a new field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from common import ROOT, checkout, dataset, make_project
+
+COMPARED = ("metrics", "plots")  # folders compared byte for byte, besides the models
+
+
+def repro(source: Path, dest: Path, pickle_path: Path, epochs: int) -> Path:
+    project = make_project(dest, pickle_path, epochs, "cpu", source)
+    env = {**os.environ, "PYTHONPATH": str(project / "src"), "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run(["dvc", "repro"], cwd=project, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"dvc repro failed in {source}:\n{done.stdout}{done.stderr}")
+    return project
+
+
+def weights(path: Path) -> dict[str, bytes]:
+    from safetensors.numpy import load_file
+
+    return {key: value.tobytes() for key, value in load_file(str(path)).items()}
+
+
+def compare(here: Path, there: Path) -> tuple[list[str], list[str]]:
+    """``(weights that differ, other files or record keys that differ)``."""
+    from mnist_pipeline.core.model_files import read_record  # from ROOT/src, put first by common
+    from mnist_pipeline.core.names import MODEL_NAMES
+
+    weight_diffs, other_diffs = [], []
+    for name in MODEL_NAMES:
+        path = Path("models") / f"{name}.safetensors"
+        mine, theirs = weights(here / path), weights(there / path)
+        weight_diffs += [f"{path}: {key}" for key in sorted(set(mine) | set(theirs))
+                         if mine.get(key) != theirs.get(key)]
+        record, other = read_record(here / path, name), read_record(there / path, name)
+        other_diffs += [f"{path}: record[{key!r}]" for key in sorted(set(record) | set(other))
+                        if record.get(key) != other.get(key)]
+    for folder in COMPARED:
+        files = {p.relative_to(here) for p in (here / folder).rglob("*") if p.is_file()}
+        files |= {p.relative_to(there) for p in (there / folder).rglob("*") if p.is_file()}
+        other_diffs += [str(f) for f in sorted(files) if not (here / f).is_file()
+                        or not (there / f).is_file()
+                        or (here / f).read_bytes() != (there / f).read_bytes()]
+    return weight_diffs, other_diffs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", metavar="REV", required=True)
+    parser.add_argument("--sizes", type=int, nargs=3, default=(5000, 1000, 1000))
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    pickle_path, _ = dataset(tuple(args.sizes))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        here = repro(ROOT, tmp / "here", pickle_path, args.epochs)
+        there = repro(checkout(args.against, tmp / "rev"), tmp / "there", pickle_path,
+                      args.epochs)
+        weight_diffs, other_diffs = compare(here, there)
+    print(f"every model, {args.epochs} epochs, data {args.sizes}: against "
+          f"{args.against}")
+    print("weights: " + ("identical, tensor by tensor" if not weight_diffs
+                         else "DIFFER: " + ", ".join(weight_diffs)))
+    print("records, metrics and plots: " + ("identical" if not other_diffs
+                                            else "differ: " + ", ".join(other_diffs)))
+    sys.exit(1 if weight_diffs else 0)
+
+
+if __name__ == "__main__":
+    main()
