@@ -7,6 +7,8 @@ Python process). With ``--against REV`` the other side is instead the pipeline a
 revision REV, to pair two versions of the project. Runs alternate between the sides; each
 side's median wall time is printed, with the ratio and each stage's share of the pipeline's
 time (from one ``Running stage`` line to the next, so DVC's work around a stage counts there).
+Against the tutorial, each pipeline run then reruns after ``models.cnn.lr`` changed: that
+rerun's wall time is printed beside the cnn's epochs in it (target: within 2.5 s of them).
 
     python benchmarks/bench_job.py [--runs 3] [--epochs 2] [--device cpu] [--against REV]
 """
@@ -23,34 +25,56 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import yaml
+
 from common import ROOT, checkout, dataset, machine, make_project, median
 
 RUNNING = re.compile(r"Running stage '([^']+)'")
+EPOCH_SECONDS = re.compile(r"train: epoch \d+/\d+ .*\(([\d.]+) s\)")
+RERUN = "rerun after models.cnn.lr changed"
+CNN_EPOCHS = "the cnn's epochs in that rerun"
+
+
 def pipeline_run(pickle_path: Path, epochs: int, device: str,
-                 source: Path = ROOT) -> tuple[float, dict[str, float]]:
+                 source: Path = ROOT, rerun: bool = False) -> tuple[float, dict[str, float]]:
     """Wall time of a first ``dvc repro`` of the project in ``source`` and the seconds from
-    each stage's start to the next."""
+    each stage's start to the next; with ``rerun``, also a second ``dvc repro`` after
+    ``models.cnn.lr`` changed, and the cnn's epochs in it (from its log lines)."""
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp) / "project", pickle_path, epochs, device, source)
         # The copy's own library, not the installed one: --against runs another version.
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(project / "src")}
-        marks: list[tuple[str, float]] = []
-        start = time.perf_counter()
-        with subprocess.Popen(["dvc", "repro"], cwd=project, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-            assert proc.stdout is not None
-            output = []
-            for line in proc.stdout:
-                output.append(line)
-                if found := RUNNING.search(line):
-                    marks.append((found.group(1), time.perf_counter()))
-        end = time.perf_counter()
-        if proc.returncode != 0:
-            raise RuntimeError("dvc repro failed:\n" + "".join(output))
-    shares = {"(dvc start-up)": marks[0][1] - start}
-    for (name, at), (_, after) in zip(marks, [*marks[1:], ("end", end)], strict=True):
-        shares[name] = after - at
+        start, marks, end, _ = timed_repro(project, env)
+        shares = {"(dvc start-up)": marks[0][1] - start}
+        for (name, at), (_, after) in zip(marks, [*marks[1:], ("end", end)], strict=True):
+            shares[name] = after - at
+        if rerun:
+            params = yaml.safe_load((project / "params.yaml").read_text())
+            params["models"]["cnn"]["lr"] *= 0.9
+            (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            again, _, done, output = timed_repro(project, env)
+            shares[RERUN] = done - again
+            shares[CNN_EPOCHS] = sum(float(found.group(1)) for line in output
+                                     if (found := EPOCH_SECONDS.search(line)))
     return end - start, shares
+
+
+def timed_repro(project: Path, env: dict[str, str]):
+    """``(start, [(stage, its start)], end, output lines)`` of one ``dvc repro``."""
+    marks: list[tuple[str, float]] = []
+    start = time.perf_counter()
+    with subprocess.Popen(["dvc", "repro"], cwd=project, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        assert proc.stdout is not None
+        output = []
+        for line in proc.stdout:
+            output.append(line)
+            if found := RUNNING.search(line):
+                marks.append((found.group(1), time.perf_counter()))
+    end = time.perf_counter()
+    if proc.returncode != 0 or not marks:
+        raise RuntimeError("dvc repro failed or ran nothing:\n" + "".join(output))
+    return start, marks, end, output
 
 
 def tutorial_run(pickle_path: Path, epochs: int, device: str) -> float:
@@ -98,7 +122,8 @@ def compare(args, pickle_path: Path, other: str, reference_run) -> None:
         order = ["pipeline", "other"] if run % 2 == 0 else ["other", "pipeline"]
         for side in order:
             if side == "pipeline":
-                seconds, stage_shares = pipeline_run(pickle_path, args.epochs, args.device)
+                seconds, stage_shares = pipeline_run(pickle_path, args.epochs, args.device,
+                                                     rerun=not args.against)
                 pipeline_times.append(seconds)
                 for name, value in stage_shares.items():
                     shares[name].append(value)
@@ -115,14 +140,20 @@ def compare(args, pickle_path: Path, other: str, reference_run) -> None:
     print(f"{'dvc repro (first run: fetch, convert, 5 x train, 5 x evaluate)':<58}"
           f"{pipeline_s:>8.1f}")
     print(f"{other:<58}{other_s:>8.1f}")
-    target = "target >= 1.0x" if args.against else "target >= 1.5x, at least >= 1.0x"
+    target = "target >= 1.0x" if args.against else "target >= 1.0x, stretch >= 1.2x"
     print(f"ratio other / pipeline: {other_s / pipeline_s:.2f}x of the medians, "
           f"{median(paired):.2f}x the median of each run's ratio "
           f"({', '.join(f'{r:.2f}' for r in paired)}); {target}")
     print("\neach stage's share of the pipeline's time (median s, % of the median total):")
+    rerun = {name: shares.pop(name) for name in (RERUN, CNN_EPOCHS) if name in shares}
     for name, values in shares.items():
         seconds = median(values)
         print(f"  {name:<18}{seconds:6.2f} s {100 * seconds / pipeline_s:5.1f} %")
+    if rerun:
+        overhead = [r - e for r, e in zip(rerun[RERUN], rerun[CNN_EPOCHS], strict=True)]
+        print(f"\n{RERUN}: {median(rerun[RERUN]):.2f} s, of which the cnn's epochs "
+              f"{median(rerun[CNN_EPOCHS]):.2f} s: {median(overhead):.2f} s more (median of "
+              f"each run's; target <= 2.5 s)")
 
 
 if __name__ == "__main__":
