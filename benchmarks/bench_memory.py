@@ -50,10 +50,12 @@ def main() -> None:
     assert resource  # the wrapper relies on it; imported here to fail early where missing
 
     _, tensors = dataset()
-    data_mib = sum((tensors / f"{s}.safetensors").stat().st_size for s in ("train", "valid"))
-    data_mib /= 2**20
+    # What the stage holds in memory: float32 x (the files hold MNIST's bytes) and int64 y.
+    from mnist_pipeline.core.tensor_files import load_split
+
+    data_mib = sum(t.nbytes for s in ("train", "valid") for t in load_split(tensors, s)) / 2**20
     torch_mib = child_peak_mib([sys.executable, "-c", TORCH_ONLY])
-    print(f"train+valid tensors {data_mib:.0f} MiB; "
+    print(f"train+valid tensors in memory {data_mib:.0f} MiB; "
           f"a bare `import torch` peaks at {torch_mib:.0f} MiB")
     with tempfile.TemporaryDirectory() as tmp:
         params = yaml.safe_load((ROOT / "params.yaml").read_text())

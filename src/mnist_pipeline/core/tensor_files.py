@@ -37,7 +37,7 @@ def split_path(folder: str | Path, split: str) -> Path:
 
 
 PIXEL_SCALE = 1 / 256  # a uint8 x is k / 256
-CHECK_ROWS = 1024  # rows checked at once (3 MB of float32): two buffers that stay in cache
+CHUNK_ROWS = 1024  # rows checked at once (3 MB of float32): two buffers that stay in cache
 
 
 def save_splits(splits: dict[str, Split], folder: str | Path) -> None:
@@ -62,9 +62,9 @@ def as_pixel_bytes(x: np.ndarray) -> np.ndarray | None:
         return None
     pixels = np.empty(x.shape, dtype=np.uint8)
     # Cache-sized chunks through two reused buffers: no fresh pages per chunk.
-    scaled, back = np.empty((2, min(CHECK_ROWS, len(x)), *x.shape[1:]), dtype=np.float32)
-    for first in range(0, len(x), CHECK_ROWS):
-        chunk, k = x[first:first + CHECK_ROWS], pixels[first:first + CHECK_ROWS]
+    scaled, back = np.empty((2, min(CHUNK_ROWS, len(x)), *x.shape[1:]), dtype=np.float32)
+    for first in range(0, len(x), CHUNK_ROWS):
+        chunk, k = x[first:first + CHUNK_ROWS], pixels[first:first + CHUNK_ROWS]
         rows = len(chunk)
         np.multiply(chunk, np.float32(256), out=scaled[:rows])
         np.copyto(k, scaled[:rows], casting="unsafe")  # in [0, 255] by the check above
