@@ -1,9 +1,14 @@
-"""Atomic file writes: a killed or failed stage never leaves a half-written output, and a full
-disk is one :class:`OutputWriteError` naming the output.
+"""Atomic, durable file writes: a killed or failed stage never leaves a half-written output, a
+power loss never leaves a complete-looking one (the data is on disk before the rename, the
+rename before the stage ends), and a full disk is one :class:`OutputWriteError` naming it.
+
+The temporary file is ``.<name>.<random>.tmp`` beside the output. A SIGKILL can leave one
+behind; the next write of the same output removes it.
 """
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import tempfile
@@ -23,10 +28,11 @@ class OutputWriteError(PipelineError, OSError):
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``dest`` (so the rename is atomic), renamed onto ``dest`` only if
-    the block succeeds."""
+    """A temporary path beside ``dest`` (so the rename is atomic), synced to disk and renamed
+    onto ``dest`` only if the block succeeds, the folder synced after."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(dest)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -35,9 +41,29 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     try:
         with full_disk_as_error(dest):
             yield tmp
+            fsync(tmp)
             os.replace(tmp, dest)
+            fsync(dest.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_temporaries(dest: str | Path) -> None:
+    """The temporary files of writes of ``dest`` that a SIGKILL cut short. Only one process
+    writes a given output at a time (DVC locks the workspace; one rank writes), so none is
+    another writer's."""
+    dest = Path(dest)
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def fsync(path: str | Path) -> None:
+    """Flush a file's data, or a folder's entries (a rename in it), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import full_disk_as_error, umask
+from mnist_pipeline.core.atomic import fsync, full_disk_as_error, umask
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.names import IDX_FILES, PICKLE_NAME
 from mnist_pipeline.core.params import DataParams
@@ -180,7 +180,9 @@ def _install(parts: dict[str, Path], dest: Path) -> None:
     building = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         for name, part in parts.items():
+            fsync(part)  # on the disk before a name says it is complete
             os.replace(part, building / name)
+        fsync(building)
         # mkdtemp makes the folder private (0700); outputs get the usual umask-based mode.
         os.chmod(building, 0o777 & ~umask())
         if dest.exists() or dest.is_symlink():
@@ -191,6 +193,7 @@ def _install(parts: dict[str, Path], dest: Path) -> None:
             _remove(aside)
         else:
             os.replace(building, dest)
+        fsync(dest.parent)
     finally:
         if building.exists():
             shutil.rmtree(building)

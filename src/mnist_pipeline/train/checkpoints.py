@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import Future
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import write_bytes
+from mnist_pipeline.core.atomic import remove_temporaries, write_bytes
 from mnist_pipeline.core.errors import MissingInputError
 from mnist_pipeline.core.names import SPLITS
 
@@ -103,5 +103,6 @@ class Checkpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        remove_temporaries(self.path)  # of a save cut short by a SIGKILL
         with contextlib.suppress(OSError):  # only if no other model's checkpoint is left
             self.path.parent.rmdir()
