@@ -19,7 +19,7 @@ import pytest
 from mnist_pipeline.core.names import MODEL_NAMES
 
 from conftest import ROOT, limit_file_size, wait_until
-from project import create_project, repro, run, set_params, stages_restored
+from project import create_project, repro, run, set_params, stages_restored, stages_run
 from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
@@ -65,6 +65,22 @@ def test_a_diverging_learning_rate_fails_without_writing_a_model(project):
     # The failed run recorded nothing: the model it replaced comes back from the run-cache.
     assert stages_restored(run(["dvc", "repro"], project).stdout) == ["train@scratch"]
     assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
+
+
+def test_the_outputs_of_a_failed_first_repro_stay_out_of_git(tmp_path):
+    # A failed `dvc repro` takes back the .gitignore entries it added, those of the stages that
+    # finished too (treeverse/dvc#11091): the project's own .gitignore keeps them ignored.
+    dataset = write_pickle(make_splits(300, 100, 100, seed=6), tmp_path / "mnist.pkl.gz")
+    project = create_project(tmp_path / "project", str(dataset), dataset)
+    set_params(project, {"models.scratch.lr": 1000})  # diverges: the third stage fails
+    result = run(["dvc", "repro"], project, check=False)
+    assert result.returncode != 0
+    assert stages_run(result.stdout) == ["fetch", "convert", "train@scratch"]
+    assert (project / "data" / "tensors" / "train.safetensors").exists()
+    untracked = run(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
+    # What git would offer to add: plots and metrics (they belong in git), no DVC-cached data.
+    assert [line for line in untracked.splitlines()
+            if line.startswith(("?? data/", "?? models/"))] == []
 
 
 def test_two_repros_at_once_one_runs_the_other_fails_and_nothing_breaks(project):
