@@ -378,3 +378,45 @@ def test_convert_stage_prints_one_line_and_writes_nothing(broken, tiny_splits, t
     assert re.search(message, line), line
     assert not (tmp_path / "data" / "tensors").exists()
     assert not (tmp_path / "plots").exists()
+
+
+def test_a_memo_index_of_two_to_the_27_costs_no_memory(tmp_path):
+    # Found by fuzzing: the C unpickler allocates and zeroes a memo array as long as the
+    # largest index a pickle names (here 1 GiB of pointers); the pure-Python one keeps a dict.
+    import resource
+
+    path = gz_pickle(tmp_path / "m.pkl.gz", b"]r" + (2**27).to_bytes(4, "little"))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DatasetFormatError, match="expected a tuple of 3"):
+        read_source(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB
+
+
+def test_an_opcode_on_the_wrong_object_is_a_format_error(tmp_path):
+    # Found by fuzzing: APPEND onto a guard function raised a bare AttributeError.
+    path = gz_pickle(tmp_path / "a.pkl.gz", global_op("numpy", "dtype") + b"Na")
+    with pytest.raises(DatasetFormatError, match="unpickling failed"):
+        read_source(path)
+
+
+@pytest.mark.parametrize(("tensors", "message"), [
+    ({"x": np.zeros((2, 784), np.uint8)}, "expected tensors x and y"),
+    ({"x": np.zeros((2, 700), np.uint8), "y": np.zeros(2, np.int64)}, r"x must be .* \(N, 784\)"),
+    ({"x": np.zeros((2, 784), np.uint8), "y": np.zeros(3, np.int64)}, r"y must be int64 \(2,\)"),
+    ({"x": np.zeros((2, 784), np.uint8), "y": np.full(2, 10, np.int64)}, "labels must be 0..9"),
+    ({"x": np.full((2, 784), 2, np.float32), "y": np.zeros(2, np.int64)}, r"lie in \[0, 1\]"),
+])
+def test_a_tensor_file_convert_did_not_write_is_refused_in_one_line(tmp_path, tensors, message):
+    from safetensors.numpy import save_file
+
+    save_file(tensors, str(tmp_path / "valid.safetensors"))
+    with pytest.raises(PipelineError, match=message):
+        load_split(tmp_path, "valid")
+
+
+def test_a_file_that_is_not_safetensors_is_refused_in_one_line(tmp_path):
+    (tmp_path / "valid.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(PipelineError, match="not a safetensors file"):
+        load_split(tmp_path, "valid")
+    with pytest.raises(PipelineError, match="not a safetensors file"):
+        read_images(tmp_path / "valid.safetensors", [0])
