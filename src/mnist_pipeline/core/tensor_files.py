@@ -20,7 +20,7 @@ from safetensors.numpy import save_file
 
 from mnist_pipeline.core.atomic import atomic_path
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.names import SPLITS
+from mnist_pipeline.core.names import CLASSES, SPLITS
 
 if TYPE_CHECKING:  # convert reads the source files: the train stage has no need of it
     from mnist_pipeline.convert.readers import Split
@@ -37,6 +37,7 @@ def split_path(folder: str | Path, split: str) -> Path:
 
 
 PIXEL_SCALE = 1 / 256  # a uint8 x is k / 256
+PIXELS = 28 * 28
 CHUNK_ROWS = 1024  # rows checked at once (3 MB of float32): two buffers that stay in cache
 
 
@@ -80,17 +81,43 @@ def load_split(folder: str | Path, split: str, device: str = "cpu"):
     from safetensors.torch import load_file
 
     path = _existing(split_path(folder, split), "run the convert stage first")
-    tensors = load_file(str(path), device=device)
-    x = tensors["x"]
+    try:
+        tensors = load_file(str(path), device=device)
+    except SafetensorError as err:
+        raise TensorFileError(f"{path}: not a safetensors file ({err}); run convert again"
+                              ) from None
+    x, y = tensors.get("x"), tensors.get("y")
+    _check_split(path, x, y, ok_x=(torch.uint8, torch.float32), ok_y=torch.int64)
     if x.dtype == torch.uint8:  # converted where it lies (on a GPU: a quarter of the copying)
         x = x.to(torch.float32).mul_(PIXEL_SCALE)
-    return x, tensors["y"]
+    elif not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails it too
+        raise TensorFileError(f"{path}: x values must lie in [0, 1]; run convert again")
+    return x, y
+
+
+def _check_split(path: Path, x, y, ok_x: tuple, ok_y) -> None:
+    """What convert writes: x (N, 784) bytes or float32, y (N,) int64 labels 0-9, N > 0."""
+    if x is None or y is None:
+        raise TensorFileError(f"{path}: expected tensors x and y; run convert again")
+    if x.dtype not in ok_x or x.ndim != 2 or x.shape[1] != PIXELS or len(x) == 0:
+        raise TensorFileError(f"{path}: x must be uint8 or float32 (N, {PIXELS}), got "
+                              f"{x.dtype} {tuple(x.shape)}; run convert again")
+    if y.dtype != ok_y or y.ndim != 1 or len(y) != len(x):
+        raise TensorFileError(f"{path}: y must be int64 ({len(x)},), got {y.dtype} "
+                              f"{tuple(y.shape)}; run convert again")
+    if int(y.min()) < 0 or int(y.max()) >= CLASSES:
+        raise TensorFileError(f"{path}: labels must be 0..{CLASSES - 1}; run convert again")
 
 
 def read_images(path: str | Path, rows: list[int]) -> np.ndarray:
     """These ``rows`` of a tensor file's ``x``, float32 in [0, 1], read alone (no torch)."""
     x = read_rows(path, "x", rows)
-    return x.astype(np.float32) * np.float32(PIXEL_SCALE) if x.dtype == np.uint8 else x
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) * np.float32(PIXEL_SCALE)
+    if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != PIXELS:
+        raise TensorFileError(f"{path}: x must be uint8 or float32 (N, {PIXELS}), got "
+                              f"{x.dtype} {x.shape}; run convert again")
+    return x
 
 
 def read_rows(path: str | Path, key: str, rows: list[int]) -> np.ndarray:
@@ -99,7 +126,13 @@ def read_rows(path: str | Path, key: str, rows: list[int]) -> np.ndarray:
         if key not in f.keys():  # noqa: SIM118 - safe_open has keys(), not __contains__
             raise TensorFileError(f"{path}: no tensor {key!r}")
         tensor = f.get_slice(key)
-        return np.concatenate([tensor[row:row + 1] for row in rows])
+        shape = tensor.get_shape()
+        if not shape or not all(0 <= row < shape[0] for row in rows):
+            raise TensorFileError(f"{path}: tensor {key!r} of shape {shape} has no rows {rows}")
+        try:
+            return np.concatenate([tensor[row:row + 1] for row in rows])
+        except SafetensorError as err:
+            raise TensorFileError(f"{path}: tensor {key!r} unreadable ({err})") from None
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
