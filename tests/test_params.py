@@ -189,3 +189,15 @@ def test_a_bad_mirror_names_its_index(entry, message):
     with pytest.raises(ParamsError) as err:
         parse_params(with_change("data.mirrors", ["/srv/mnist.pkl.gz", entry]))
     assert str(err.value).startswith(message), str(err.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (b"train:\n  bs: 64\n bad: [\n", r"params.yaml: not valid YAML at line \d+, column \d+: "),
+    (b"train: {bs: 64}\n\xff\xfe", r"params.yaml: not UTF-8 text \(byte \d+\)"),
+])
+def test_a_params_file_that_is_not_yaml_is_one_line(tmp_path, text, message):
+    # Found by fuzzing: yaml's own errors came out as tracebacks of several lines.
+    (tmp_path / "params.yaml").write_bytes(text)
+    with pytest.raises(ParamsError, match=message) as caught:
+        load_params(tmp_path / "params.yaml")
+    assert "\n" not in str(caught.value)

@@ -109,8 +109,17 @@ class Params(Section):
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    with open(path, encoding="utf-8") as f:
-        return parse_params(yaml.safe_load(f) or {})
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as err:  # the problem and where, in one line
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise ParamsError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError as err:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    return parse_params(raw or {})
 
 
 def parse_params(raw: Any) -> Params:
