@@ -9,7 +9,7 @@ TORCH_INDEX ?=
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install repro test lint bench clean
+.PHONY: help install repro test lint bench fuzz kills clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
@@ -34,6 +34,12 @@ lint: install  ## ruff
 
 bench: install  ## speed and memory against the tutorial's own loop
 	python benchmarks/run_all.py
+
+fuzz: install  ## every parser of untrusted bytes, 10,000 inputs each (CI runs 300)
+	HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
+
+kills: install  ## SIGKILL a first dvc repro at 26 seeded random moments, then compare (CI runs 5)
+	python tests/kill_runs.py --per-stage 2
 
 clean:  ## remove .venv
 	rm -rf $(VENV)
