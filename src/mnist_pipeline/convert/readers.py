@@ -69,8 +69,13 @@ def read_pickle(path: str | Path) -> dict[str, Split]:
         except Exception as err:  # bytes that are not a pickle of arrays
             # The unpickler runs nothing but the guards, so whatever else it raises (an
             # opcode on the wrong object, a missing memo entry, a huge length) is the file's.
+            if isinstance(err, KeyError) and err.args and isinstance(err.args[0], int):
+                # The pure-Python unpickler's lookup of an opcode it does not know.
+                reason = f"invalid load key, {chr(err.args[0])!r}."
+            else:
+                reason = _one_line(err)
             raise DatasetFormatError(f"{path}: expected a pickle of numpy arrays inside the gzip; "
-                                     f"unpickling failed: {_one_line(err)}") from None
+                                     f"unpickling failed: {reason}") from None
     if not (isinstance(data, tuple) and len(data) == 3):
         size = f" of {len(data)}" if isinstance(data, (tuple, list)) else ""
         raise DatasetFormatError(f"{path}: expected a tuple of 3 (x, y) splits {SPLITS}, got "
