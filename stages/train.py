@@ -8,6 +8,9 @@ without importing torch. Keeping the model the stage's only output lets DVC rest
 run from the run-cache through a remote: a remote holds cached outputs only, never `cache:
 false` ones.
 
+With ``--live metrics/cnn.json plots/cnn/train.csv`` it also rewrites those two after every
+epoch, so ``dvc exp show`` and ``dvc plots`` see the training while it runs.
+
 After every epoch the stage checkpoints to ``.checkpoints/<model>.pt``; run after an
 interruption (Ctrl-C, SIGTERM), it resumes there and removes the checkpoint once the model is
 written. With ``train.nproc``/``train.nnodes`` > 1 it runs itself under torchrun; other nodes
@@ -30,6 +33,9 @@ def main() -> None:
     parser.add_argument("model", help="the variant to train (see params.yaml: models)")
     parser.add_argument("tensors", help="folder written by the convert stage")
     parser.add_argument("weights", help="output .safetensors file")
+    parser.add_argument("--live", nargs=2, metavar=("METRICS", "HISTORY"),
+                        help="the model's metrics JSON and history CSV, rewritten after every "
+                             "epoch while it trains (the evaluate stage writes their final form)")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--node-rank", type=int, default=0,
                         help="this machine's place when train.nnodes > 1 (the dvc one is 0)")
@@ -45,7 +51,7 @@ def main() -> None:
     stop_on_signals()
     from mnist_pipeline.train.stage import train_and_save  # imports torch only inside
 
-    train_and_save(args.model, params, args.tensors, args.weights)
+    train_and_save(args.model, params, args.tensors, args.weights, args.live)
 
 
 def check_node_rank(node_rank: int, nnodes: int) -> None:

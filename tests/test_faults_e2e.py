@@ -8,6 +8,7 @@ never interrupted.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -155,6 +156,10 @@ def test_ctrl_c_and_kill_stop_training_and_the_next_repro_resumes_to_the_same_by
     assert "train: interrupted in epoch" in output and "run `dvc repro` again to resume" in output
     assert not model.exists() and checkpoint.exists()
     assert (project / "dvc.lock").read_bytes() == lock
+    # The metrics file says so, with the epochs that finished: not a finished run's results.
+    live = json.loads((project / "metrics" / "cnn.json").read_text())
+    assert live["train"]["status"] == "stopped" and live["train"]["epoch"] >= 1
+    assert "test" not in live
 
     # `kill <pid of dvc>`: dvc dies alone, passing nothing on; the stage notices and stops.
     saved = checkpoint.stat().st_mtime

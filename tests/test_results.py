@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.names import HISTORY_COLUMNS
 from mnist_pipeline.core.params import load_params
 from mnist_pipeline.core.tensor_files import save_splits
 from mnist_pipeline.evaluate.pictures import most_wrong_grid
-from mnist_pipeline.evaluate.results import HISTORY_COLUMNS, ResultPaths, metrics, write_results
+from mnist_pipeline.evaluate.results import ResultPaths, metrics, write_results
 
 from conftest import ROOT
 from stage_imports import imported_library_modules
@@ -51,7 +52,7 @@ def test_files_hold_the_recorded_evaluation(trained, tiny_splits, tmp_path):
 
     written = json.loads(out.metrics.read_text())
     assert written == metrics(record)
-    assert written["train"] == {"device": "cpu", "epochs": 2, "nproc": 1}
+    assert written["train"] == {"status": "done", "device": "cpu", "epochs": 2, "nproc": 1}
     assert 0 <= written["valid"]["accuracy"] <= 1 and written["test"]["loss"] > 0
 
     history = list(csv.reader(out.history.read_text().splitlines()))

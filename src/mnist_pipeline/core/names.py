@@ -9,6 +9,8 @@ from mnist_pipeline.core.errors import PipelineError
 MODEL_NAMES = ("scratch", "logistic", "cnn", "sequential", "adaptive")
 SPLITS = ("train", "valid", "test")
 CLASSES = 10
+# plots/<model>/train.csv: written by the train stage after each epoch, then by evaluate.
+HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
 PICKLE_NAME = "mnist.pkl.gz"
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",

@@ -8,10 +8,9 @@ from pathlib import Path
 from mnist_pipeline.core.atomic import write_csv, write_json
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.model_files import read_record
+from mnist_pipeline.core.names import HISTORY_COLUMNS
 from mnist_pipeline.core.tensor_files import read_images, split_path
 from mnist_pipeline.evaluate.pictures import most_wrong_grid, save_png
-
-HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,8 @@ class ResultPaths:
 def metrics(record: dict) -> dict[str, object]:
     evaluation = record["evaluation"]
     return {"valid": evaluation["valid"], "test": evaluation["test"],
-            "train": {key: record.get(key) for key in ("device", "epochs", "nproc")}}
+            "train": {"status": "done",  # while it trains, the train stage's "training"
+                      **{key: record.get(key) for key in ("device", "epochs", "nproc")}}}
 
 
 def write_results(name: str, weights: str | Path, tensors_dir: str | Path,

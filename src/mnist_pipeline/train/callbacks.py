@@ -1,7 +1,7 @@
 """What the train stage adds around the tutorial's ``fit``, as its callbacks: resume, each
 epoch's record (logged, then ``on_epoch_end``: the checkpoint), a NaN or infinite loss stopping
 the run on every rank at once, where an interruption found the loop, sums across ranks, and a
-progress bar on a terminal.
+progress bar on a terminal (a line every ``PROGRESS_EVERY_S`` elsewhere).
 """
 
 import logging
@@ -21,6 +21,7 @@ from mnist_pipeline.tutorial.fit import Callbacks, fit
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 50  # steps between the ranks' agreement that every loss is finite
+PROGRESS_EVERY_S = 10.0  # a progress line this often where stderr is no terminal (CI, queues)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class TrainingRecord(Callbacks):
             self.bar = (tqdm(total=self.steps, desc=f"epoch {self.epoch}/{epochs}", unit="batch",
                              leave=False) if self.ranks.is_main and sys.stderr.isatty() else None)
             self.started = time.perf_counter()
+            self.next_progress = (self.started + PROGRESS_EVERY_S
+                                  if self.bar is None and self.ranks.is_main else math.inf)
             yield epoch
 
     def after_batch(self, loss, num):
@@ -122,6 +125,11 @@ class TrainingRecord(Callbacks):
             self._check_finite()
         if self.bar is not None:
             self.bar.update()
+        elif time.perf_counter() >= self.next_progress:
+            self.next_progress += PROGRESS_EVERY_S
+            log.info("epoch %d/%d: step %d/%d (%.0f%%), %.0f s", self.epoch, self.total,
+                     self.step, self.steps, 100 * self.step / self.steps,
+                     time.perf_counter() - self.started)
 
     def after_epoch(self, epoch, val_loss):
         if self.bar is not None:
@@ -135,10 +143,11 @@ class TrainingRecord(Callbacks):
                                             float(totals[3] / totals[4]))
         if not math.isfinite(valid_loss):
             raise DivergenceError(self.epoch, "in validation", valid_loss)
+        self.epoch_seconds = time.perf_counter() - self.started
         if self.ranks.is_main:
             log.info("epoch %d/%d  train_loss %.4f  valid_loss %.4f  valid_accuracy %.4f  "
                      "(%.1f s)", self.epoch, self.total, train_loss, valid_loss, accuracy,
-                     time.perf_counter() - self.started)
+                     self.epoch_seconds)
         self.history.append(EpochRecord(self.epoch, train_loss, valid_loss, accuracy))
         self.where = "at its end"
         if self.on_epoch_end is not None:

@@ -5,6 +5,7 @@ the run's inputs, rank 0's model file, and what was kept when a run stops or div
 import logging
 import os
 import signal
+from pathlib import Path
 
 from mnist_pipeline.core.cli import Stopped, frozen_imports, parent_gone
 from mnist_pipeline.core.errors import PipelineError
@@ -14,7 +15,9 @@ from mnist_pipeline.train.checkpoints import Checkpoint, code_digest, data_diges
 log = logging.getLogger("train")
 
 
-def train_and_save(name: str, params: Params, tensors: str, weights: str) -> None:
+def train_and_save(name: str, params: Params, tensors: str, weights: str,
+                   live_paths: tuple[str, str] | None = None) -> None:
+    """``live_paths``: the model's metrics and history files, rewritten after every epoch."""
     # The code as imported now, not as it may be on disk when the first checkpoint is saved.
     code = code_digest()
     # Hashed on another core while torch imports, for the checkpoint's key and the nodes' check.
@@ -30,6 +33,7 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
         from mnist_pipeline.train import ranks as processes
         from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted
         from mnist_pipeline.train.devices import resolve_device
+        from mnist_pipeline.train.live import LiveFiles
         from mnist_pipeline.train.variant import train_variant
 
     setup, hyper = params.train, params.model(name)
@@ -42,13 +46,19 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
               "ranks": ranks.world, "torch": torch.__version__,
               "threads": torch.get_num_threads()}
     checkpoint = Checkpoint(name, run_key(inputs, code, digest)) if ranks.is_main else None
+    live = (LiveFiles(Path(live_paths[0]), Path(live_paths[1]), setup.epochs, device.type,
+                      ranks.world) if live_paths and ranks.is_main else None)
     try:
-        result = train_variant(name, params, tensors, checkpoint, ranks, device)
+        result = train_variant(name, params, tensors, checkpoint, ranks, device, live)
     except TrainingInterrupted as stop:
         if checkpoint is not None:
             log.warning("%s; %s", stop, kept(checkpoint))
+        if live is not None:
+            live.update(live.done, "stopped")
         raise
     except DivergenceError as err:
+        if live is not None:
+            live.update(live.done, "diverged")
         if checkpoint is not None:
             checkpoint.remove()
         raise PipelineError(f"{err}; no model written. Lower models.{name}.lr "
@@ -57,6 +67,8 @@ def train_and_save(name: str, params: Params, tensors: str, weights: str) -> Non
         if parent_gone():  # dvc was killed while this ran: its dvc.lock will not record us
             log.warning("the process that started this stage has exited; no model written; %s",
                         kept(checkpoint))
+            if live is not None:
+                live.update(live.done, "stopped")
             raise Stopped(signal.SIGTERM)
         save_model(weights, result.model.state_dict(), result.record)
         checkpoint.remove()

@@ -18,6 +18,7 @@ from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
 from mnist_pipeline.train.callbacks import EpochRecord, TrainingRecord
 from mnist_pipeline.train.checkpoints import Checkpoint
 from mnist_pipeline.train.devices import describe, fastest_layout, resolve_device
+from mnist_pipeline.train.live import LiveFiles
 from mnist_pipeline.train.ranks import SINGLE, Ranks, connect, parallel, unwrap
 from mnist_pipeline.train.scoring import evaluate
 from mnist_pipeline.tutorial.data import WrappedDataLoader
@@ -34,8 +35,10 @@ class TrainResult:
 
 def train_variant(name: str, params: Params, tensors_dir: str,
                   checkpoint: Checkpoint | None = None, ranks: Ranks = SINGLE,
-                  device: torch.device | None = None) -> TrainResult:
-    """Train and score model ``name``; ``device`` is this rank's, if already set up."""
+                  device: torch.device | None = None, live: LiveFiles | None = None
+                  ) -> TrainResult:
+    """Train and score model ``name``; ``device`` is this rank's, if already set up; ``live``
+    (rank 0's) is rewritten after every epoch."""
     hyper, setup = params.model(name), params.train
     device = device or connect(ranks, resolve_device(setup.device))
     torch.manual_seed(setup.seed)
@@ -55,13 +58,19 @@ def train_variant(name: str, params: Params, tensors_dir: str,
     history = _resume(checkpoint, model, opt, shuffle, ranks, setup.epochs)
     model = parallel(model, ranks)
 
-    def save_checkpoint(done: list[EpochRecord]) -> None:
-        checkpoint.save({"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                         "generator": shuffle.get_state(),
-                         "history": [asdict(epoch) for epoch in done]})
+    def epoch_done(done: list[EpochRecord]) -> None:
+        if checkpoint is not None:
+            checkpoint.save({"model": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                             "generator": shuffle.get_state(),
+                             "history": [asdict(epoch) for epoch in done]})
+        if live is not None:
+            live.update(done, "training" if len(done) < setup.epochs else "trained",
+                        record.epoch_seconds)
 
-    record = TrainingRecord(history, ranks, save_checkpoint if checkpoint and ranks.is_main
-                            else None, train_rows=len(train[1]), bs=setup.bs)
+    if live is not None and ranks.is_main:
+        live.update(history)  # the files no longer hold a finished run's results
+    record = TrainingRecord(history, ranks, epoch_done if ranks.is_main else None,
+                            train_rows=len(train[1]), bs=setup.bs)
     history = record.fit(setup.epochs, model, variant.loss_func, opt, train_dl, valid_dl)
     model = unwrap(model)
     if not ranks.is_main:
