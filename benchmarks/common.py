@@ -41,7 +41,8 @@ def dataset(sizes: tuple[int, int, int] = FULL_SIZE) -> tuple[Path, Path]:
     return pickle_path, tensors
 
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
+                 ".dvc/plots/epochs.json"]
 
 
 def make_project(dest: Path, pickle_path: Path, epochs: int, device: str,

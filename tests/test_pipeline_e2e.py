@@ -110,3 +110,27 @@ def test_bad_param_fails_the_stage_with_the_key_name(project):
         assert "train.device: got 'gpu'" in result.stdout + result.stderr
     finally:
         set_params(project, {"train.device": "auto"})
+
+
+def test_every_chart_names_its_model_colours_each_line_and_draws_whole_epochs(project):
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], project).stdout)["data"]
+    charts = {plot_id: render["content"] for plot_id, renders in shown.items()
+              for render in renders if render["type"] == "vega"}
+    for name in MODEL_NAMES:
+        own = [plot_id for plot_id in charts
+               if plot_id.startswith((f"plots/{name}/", f"{name}:"))]
+        assert len(own) == 3, (name, sorted(charts))  # history, confusion, train vs valid
+        for plot_id in own:
+            assert name in charts[plot_id]["title"]["text"], plot_id
+    for plot_id, chart in charts.items():
+        if "confusion" in plot_id:
+            continue
+        encoding = chart["encoding"]
+        assert encoding["x"]["axis"]["format"] == "d", plot_id  # epochs 1, 2, not 1.0, 1.1
+        assert not any(param.get("name") == "smooth" for param in chart.get("params", []))
+        lines = {row.get("filename") or row.get("field") for row in chart["data"]["values"]}
+        if len(lines) > 1:  # an overlay: one colour per model (or per field), not per revision
+            assert encoding["color"]["field"] in ("filename", "field"), plot_id
+    overlay = charts["Validation loss per epoch, all models"]
+    assert {row["filename"].split("/")[0] for row in overlay["data"]["values"]} == \
+        set(MODEL_NAMES)
