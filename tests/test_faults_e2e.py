@@ -61,10 +61,16 @@ def test_a_diverging_learning_rate_fails_without_writing_a_model(project):
         assert not (project / "models" / "scratch.safetensors").exists()
         assert not (project / ".checkpoints").exists()
         assert (project / "dvc.lock").read_bytes() == lock
+        marked = json.loads((project / "metrics" / "scratch.json").read_text())
+        assert marked["train"]["status"] == "diverged" and "test" not in marked
     finally:
         set_params(project, {"models.scratch.lr": 0.5})
-    # The failed run recorded nothing: the model it replaced comes back from the run-cache.
-    assert stages_restored(run(["dvc", "repro"], project).stdout) == ["train@scratch"]
+    # The failed run recorded nothing: the model it replaced comes back from the run-cache,
+    # and evaluate's files, which said "diverged", come back too.
+    assert stages_restored(run(["dvc", "repro"], project).stdout) == [
+        "train@scratch", "evaluate@scratch"]
+    assert json.loads((project / "metrics" / "scratch.json").read_text())["train"][
+        "status"] == "done"
     assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
 
 

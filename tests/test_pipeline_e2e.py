@@ -56,7 +56,7 @@ def test_every_model_has_sane_metrics(project):
             assert math.isfinite(m[split]["loss"]) and m[split]["loss"] > 0
             assert 0 <= m[split]["accuracy"] <= 1
         assert set(m["test"]["per_class_accuracy"]) == {str(d) for d in range(10)}
-        assert m["train"] == {"device": "cpu", "epochs": 1, "nproc": 1}
+        assert m["train"] == {"status": "done", "device": "cpu", "epochs": 1, "nproc": 1}
         history = (project / "plots" / name / "train.csv").read_text().splitlines()
         assert history[0] == "epoch,train_loss,valid_loss,valid_accuracy"
         assert len(history) == 2
@@ -130,7 +130,11 @@ def test_every_chart_names_its_model_colours_each_line_and_draws_whole_epochs(pr
         assert not any(param.get("name") == "smooth" for param in chart.get("params", []))
         lines = {row.get("filename") or row.get("field") for row in chart["data"]["values"]}
         if len(lines) > 1:  # an overlay: one colour per model (or per field), not per revision
-            assert encoding["color"]["field"] in ("filename", "field"), plot_id
+            color = encoding["color"]
+            assert color["type"] == "nominal" and color["field"] != "rev", plot_id
+            named = {step["as"]: step["calculate"] for step in chart.get("transform", [])}
+            assert "datum.filename" in named[color["field"]], plot_id
+            assert "datum.field" in named[color["field"]], plot_id
     overlay = charts["Validation loss per epoch, all models"]
     assert {row["filename"].split("/")[0] for row in overlay["data"]["values"]} == \
         set(MODEL_NAMES)
