@@ -54,4 +54,7 @@ def test_a_queued_experiment_shows_its_epochs_while_it_trains(tmp_path):
     assert (live[0][0], "done", 0, True) in later
     queue = run(["dvc", "queue", "status"], project).stdout
     assert "Success" in queue, queue
+    # DVCLive's signal to the VS Code extension, in the workspace it watches (not the copy).
+    signal = json.loads((project / ".dvc/tmp/exps/run/DVCLIVE_STEP_COMPLETED").read_text())
+    assert signal["step"] == 5
     run(["dvc", "queue", "stop"], project, check=False)
