@@ -87,7 +87,7 @@ def load_split(folder: str | Path, split: str, device: str = "cpu"):
         raise TensorFileError(f"{path}: not a safetensors file ({err}); run convert again"
                               ) from None
     x, y = tensors.get("x"), tensors.get("y")
-    _check_split(path, x, y, ok_x=(torch.uint8, torch.float32), ok_y=torch.int64)
+    _check_split(path, x, y)
     if x.dtype == torch.uint8:  # converted where it lies (on a GPU: a quarter of the copying)
         x = x.to(torch.float32).mul_(PIXEL_SCALE)
     elif not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails it too
@@ -95,14 +95,17 @@ def load_split(folder: str | Path, split: str, device: str = "cpu"):
     return x, y
 
 
-def _check_split(path: Path, x, y, ok_x: tuple, ok_y) -> None:
+def _check_split(path: Path, x, y) -> None:
     """What convert writes: x (N, 784) bytes or float32, y (N,) int64 labels 0-9, N > 0."""
+    import torch
+
     if x is None or y is None:
         raise TensorFileError(f"{path}: expected tensors x and y; run convert again")
-    if x.dtype not in ok_x or x.ndim != 2 or x.shape[1] != PIXELS or len(x) == 0:
+    if (x.dtype not in (torch.uint8, torch.float32) or x.ndim != 2 or x.shape[1] != PIXELS
+            or len(x) == 0):
         raise TensorFileError(f"{path}: x must be uint8 or float32 (N, {PIXELS}), got "
                               f"{x.dtype} {tuple(x.shape)}; run convert again")
-    if y.dtype != ok_y or y.ndim != 1 or len(y) != len(x):
+    if y.dtype != torch.int64 or y.ndim != 1 or len(y) != len(x):
         raise TensorFileError(f"{path}: y must be int64 ({len(x)},), got {y.dtype} "
                               f"{tuple(y.shape)}; run convert again")
     if int(y.min()) < 0 or int(y.max()) >= CLASSES:

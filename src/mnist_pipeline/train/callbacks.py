@@ -78,6 +78,7 @@ class TrainingRecord(Callbacks):
             raise ValueError("several ranks need train_rows and bs: the global batch's rows")
         self.history, self.ranks, self.on_epoch_end = list(history), ranks, on_epoch_end
         self.train_rows, self.bs = train_rows, bs
+        self.counted: CountingCorrect | None = None  # fit's loss function, once it runs
         self.epoch, self.step, self.steps, self.where = len(self.history) + 1, 0, 0, ""
 
     def fit(self, epochs, model, loss_func, opt, train_dl, valid_dl) -> list[EpochRecord]:
@@ -92,7 +93,7 @@ class TrainingRecord(Callbacks):
     def last_validation(self) -> torch.Tensor | None:
         """The model's outputs for the whole validation split in the last epoch run here, or
         ``None`` (no epoch ran, or each rank saw a part): its scores need no second pass."""
-        if self.ranks.world > 1 or not getattr(self, "counted", None) or not self.counted.outputs:
+        if self.ranks.world > 1 or self.counted is None or not self.counted.outputs:
             return None
         return torch.cat(self.counted.outputs)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from mnist_pipeline.core.atomic import write_csv, write_json
 from mnist_pipeline.core.names import HISTORY_COLUMNS
+from mnist_pipeline.train.scoring import DIGITS
 
-DIGITS = 6
 # What DVCLive's next_step() touches; the VS Code extension watches it to refresh its plots.
 STEP_SIGNAL = Path(".dvc", "tmp", "exps", "run", "DVCLIVE_STEP_COMPLETED")
 

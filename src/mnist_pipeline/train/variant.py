@@ -67,7 +67,7 @@ def train_variant(name: str, params: Params, tensors_dir: str,
             live.update(done, "training" if len(done) < setup.epochs else "trained",
                         record.epoch_seconds)
 
-    if live is not None and ranks.is_main:
+    if live is not None:
         live.update(history)  # the files no longer hold a finished run's results
     record = TrainingRecord(history, ranks, epoch_done if ranks.is_main else None,
                             train_rows=len(train[1]), bs=setup.bs)
