@@ -1,17 +1,18 @@
-"""Stage evaluate@<model>: metrics, confusion matrix and plots of one trained model.
+"""Stage evaluate@<model>: one trained model's scores as metrics and plots, kept in git.
 
     python stages/evaluate.py cnn data/tensors models/cnn.safetensors \
         metrics/cnn.json plots/cnn/train.csv plots/cnn/confusion.csv plots/cnn/most_wrong.png
 
-The train stage already evaluated the model and stored the result in its model file; this
-writes it out as the small files DVC compares across commits. It does not import torch.
+The train stage scored the model, in the process that holds it on its device, and wrote the
+scores into the model file's card; this stage writes them out as the small files DVC compares
+across commits (no `dvc pull` needed), and draws the validation images the model gets most
+wrong. It does not import torch.
 """
 
 import argparse
 from pathlib import Path
 
 from mnist_pipeline.core.cli import run_stage
-from mnist_pipeline.core.names import check_model_name
 from mnist_pipeline.evaluate.results import ResultPaths, write_results
 
 
@@ -29,7 +30,6 @@ def main() -> None:
                         help="output PNG of the validation images most wrong")
     args = parser.parse_args()
 
-    check_model_name(args.model)
     write_results(args.model, args.weights, args.tensors,
                   ResultPaths(args.metrics, args.history, args.confusion, args.most_wrong))
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -18,6 +19,7 @@ from http_server import ScriptedServer  # noqa: E402
 from synthetic import make_splits, write_pickle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+MODEL_NAMES = tuple(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])
 
 # Subprocesses (git, dvc, stage scripts) inherit these: the test interpreter's environment first
 # on PATH (so `dvc` and the stages' `python` are this venv's), a fixed identity for commits and
@@ -69,3 +71,24 @@ def http_server():
     server = ScriptedServer().start()
     yield server
     server.stop()
+
+
+def train_here(name: str, tensors: Path, out: Path, live=None, **train):
+    """Model ``name`` trained in this process by the train stage's own function, on the CPU,
+    with the project's params changed by ``train``, in ``out`` (its checkpoints too):
+    ``(model, card)`` of its model file."""
+    from mnist_pipeline.core.params import load_params
+    from mnist_pipeline.train.training import train_model
+    from mnist_pipeline.train.variants import load_model
+
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"train": params.train.model_copy(
+        update={"device": "cpu", **train})})
+    path, before = out / f"{name}.safetensors", os.getcwd()
+    out.mkdir(parents=True, exist_ok=True)
+    os.chdir(out)
+    try:
+        train_model(name, params, str(tensors), str(path), live)
+    finally:
+        os.chdir(before)
+    return load_model(name, path)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from project import RESTORED, RUNNING, create_project  # noqa: E402
 from synthetic import make_splits, write_pickle  # noqa: E402
 
-OUTPUTS = ("data", "models", "metrics", "plots")  # every file must match the reference's
+OUTPUTS = ("data", "models", "live", "metrics", "plots")  # every file must match the reference's
 SIZES = (8000, 1000, 1000)  # small, but a CNN epoch lasts long enough to be killed in
 OVERSHOOT = 1.15  # kill moments reach past a stage's end, into DVC's work after it
 
@@ -288,7 +288,7 @@ def main() -> None:
     print(f"\n{landed} kills landed of {len(kills)} aimed, in {time.perf_counter() - start:.0f} s; "
           f"repairs of what dvc left half-written: {repairs}; later runs: {seen}; "
           f"then one dvc repro to the end: "
-          + ("every file in data/, models/, metrics/, plots/ equals an uninterrupted run's, "
+          + ("every file in data/, models/, live/, metrics/, plots/ equals an uninterrupted run's, "
              "dvc status is clean, no checkpoint or partial download is left"
              if not problems else "PROBLEMS:\n  " + "\n  ".join(problems)))
     sys.exit(1 if problems else 0)

@@ -13,7 +13,7 @@ from mnist_pipeline.fetch.dataset import file_md5
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore",
-          ".dvc/plots/epochs.json"]
+          *(path.relative_to(ROOT).as_posix() for path in sorted((ROOT / ".dvc/plots").iterdir()))]
 RUNNING = re.compile(r"Running stage '([^']+)'")
 RESTORED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from mnist_pipeline.core.names import MODEL_NAMES
-
+from conftest import MODEL_NAMES
 from project import create_project, repro, run, set_params, stages_run
 from synthetic import make_splits, write_pickle
 
@@ -38,22 +37,37 @@ def dvc_json(project, *args):
     return json.loads(run(["dvc", *args, "--json"], project).stdout)
 
 
-def test_metrics_show_has_one_row_per_model(two_commits):
+def test_metrics_show_has_each_models_scores_and_its_trainings_last_epoch(two_commits):
     shown = dvc_json(two_commits, "metrics", "show")
     files = shown[""]["data"]
-    assert set(files) == {f"metrics/{name}.json" for name in MODEL_NAMES}
-    for content in files.values():
+    assert set(files) == {f"{folder}/{name}{suffix}" for name in MODEL_NAMES
+                          for folder, suffix in (("metrics", ".json"), ("live", ".json"))}
+    # Seven columns in all, the scores shared: readable on one screen for the five models.
+    columns = set()
+    for path, content in files.items():
         data = content["data"]
-        assert set(data) >= {"valid", "test", "train"}
-        assert set(data["valid"]) == {"loss", "accuracy"}
+        if path.startswith("metrics/"):
+            assert data.keys() == {"valid", "test"}
+            assert data["valid"].keys() == data["test"].keys() == {"loss", "accuracy"}
+        else:
+            assert data["status"] == "done" and data["epoch"] == 1
+            assert data["valid"].keys() == {"loss", "accuracy"}
+        columns |= {f"{key}.{inner}" for key, value in data.items() if isinstance(value, dict)
+                    for inner in value}
+        columns |= {key for key, value in data.items() if not isinstance(value, dict)}
+    assert len(columns) == 7, sorted(columns)
 
 
 def test_metrics_diff_shows_the_cnn_moving_and_nothing_else(two_commits):
     diff = dvc_json(two_commits, "metrics", "diff", "HEAD~1")
-    assert set(diff) == {"metrics/cnn.json"}
+    assert set(diff) == {"metrics/cnn.json", "live/cnn.json"}
     changed = diff["metrics/cnn.json"]
     assert {"valid.loss", "test.loss"} <= set(changed)
     assert changed["valid.loss"]["old"] != changed["valid.loss"]["new"]
+    # Every headline number, from git alone (the cache may not hold HEAD~1's live files).
+    every = dvc_json(two_commits, "metrics", "diff", "HEAD~1", "--all")["metrics/cnn.json"]
+    assert set(every) == {"valid.loss", "valid.accuracy", "test.loss", "test.accuracy"}
+    assert all(value["old"] is not None for value in every.values())
 
 
 def test_params_diff_reports_exactly_the_changed_key(two_commits):
@@ -68,13 +82,12 @@ def test_plots_show_contains_every_declared_plot(two_commits):
     expected = {"plots/samples.png"}
     for name in MODEL_NAMES:
         expected |= {
+            f"live/{name}.csv",
             f"plots/{name}/train.csv",
             f"plots/{name}/confusion.csv",
             f"plots/{name}/most_wrong.png",
-            f"{name}: train vs validation loss",
         }
-    expected |= {"Validation loss per epoch, all models",
-                 "Validation accuracy per epoch, all models"}
+    expected |= {"Validation loss per epoch, all models"}
     assert expected <= ids, expected - ids
     assert not shown.get("errors")
     images = [e for e in shown["data"]["plots/samples.png"] if e["type"] == "image"]

@@ -16,12 +16,11 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from mnist_pipeline.core.model_files import read_record
-from mnist_pipeline.core.names import MODEL_NAMES
+from mnist_pipeline.core.model_files import read_card
 from mnist_pipeline.core.tensor_files import save_splits
-from mnist_pipeline.train.callbacks import CHECK_EVERY
+from mnist_pipeline.train.monitor import CHECK_EVERY
 
-from conftest import ROOT, unused_port, wait_until
+from conftest import MODEL_NAMES, ROOT, train_here, unused_port, wait_until
 from project import create_project, repro, run, set_params
 from synthetic import make_splits, write_pickle
 
@@ -57,24 +56,20 @@ def two_ranks(data):
     out.mkdir()
     params = write_params(data / "params-2.yaml", nproc=2)
     result = torchrun(str(ROOT / "tests" / "ddp_variants.py"), str(data / "tensors"), str(out),
-                      str(params))
+                      str(params), cwd=data)
     assert result.returncode == 0, result.stderr
     return out
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_two_ranks_train_like_one_process(data, two_ranks, name):
-    from mnist_pipeline.core.params import load_params
-    from mnist_pipeline.train.variant import train_variant
-
-    params = load_params(write_params(data / "params-1.yaml"))
-    one = train_variant(name, params, str(data / "tensors"))
+def test_two_ranks_train_like_one_process(data, two_ranks, name, tmp_path):
+    model, card = train_here(name, data / "tensors", tmp_path, bs=32, epochs=2)
     two = load_file(two_ranks / f"{name}.safetensors")
-    for key, value in one.model.state_dict().items():
+    for key, value in model.state_dict().items():
         torch.testing.assert_close(two[key], value.contiguous(), atol=1e-5, rtol=0)
-    record = read_record(two_ranks / f"{name}.safetensors")
-    assert record["nproc"] == 2 and one.record["nproc"] == 1
-    for a, b in zip(record["history"], one.record["history"], strict=True):
+    two_card = read_card(two_ranks / f"{name}.safetensors")
+    assert two_card["nproc"] == 2 and card["nproc"] == 1
+    for a, b in zip(two_card["history"], card["history"], strict=True):
         assert a["valid_loss"] == pytest.approx(b["valid_loss"], abs=1e-4)
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-4)
 
@@ -174,8 +169,17 @@ def test_two_nodes_over_loopback_train_like_two_ranks_on_one(data, two_ranks, tm
     outputs = [node.communicate(timeout=600) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs
     assert not (tmp_path / "unused.safetensors").exists()  # only global rank 0 writes
-    # Two ranks either way, the same slices and sums: the same bytes.
-    assert model.read_bytes() == (two_ranks / "logistic.safetensors").read_bytes()
+    # Two ranks either way, the same slices and sums: the same weights, bit for bit, and the
+    # same history and scores; the card tells one process on each of two nodes.
+    one_node = two_ranks / "logistic.safetensors"
+    mine, theirs = load_file(model), load_file(one_node)
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[key], theirs[key]) for key in mine)
+    card, one_node_card = read_card(model), read_card(one_node)
+    assert (card["nproc"], card["nnodes"]) == (1, 2)
+    assert (one_node_card["nproc"], one_node_card["nnodes"]) == (2, 1)
+    assert (card["history"], card["scores"]) == (one_node_card["history"],
+                                                 one_node_card["scores"])
 
 
 def test_an_interrupted_two_rank_run_resumes_to_the_same_model(tmp_path):
@@ -221,5 +225,4 @@ def test_dvc_repro_with_two_ranks_and_changing_nproc_reruns_training(tmp_path):
     changed = {stage for stage in yaml.safe_load(status)}
     assert {f"train@{name}" for name in MODEL_NAMES} <= changed
     assert sorted(repro(project, "evaluate@cnn")) == ["evaluate@cnn", "train@cnn"]
-    metrics = yaml.safe_load((project / "metrics" / "cnn.json").read_text())
-    assert metrics["train"]["nproc"] == 2
+    assert read_card(project / "models" / "cnn.safetensors")["nproc"] == 2

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_pipeline.core.names import MODEL_NAMES
-
-from conftest import ROOT, limit_file_size, wait_until
+from conftest import MODEL_NAMES, ROOT, limit_file_size, wait_until
 from project import create_project, repro, run, set_params, stages_restored, stages_run
 from synthetic import make_splits, write_pickle
 
@@ -51,6 +49,8 @@ def dvc(project: Path, *args: str) -> subprocess.Popen:
 
 def test_a_diverging_learning_rate_fails_without_writing_a_model(project):
     lock = (project / "dvc.lock").read_bytes()
+    results = {path: path.read_bytes() for folder in ("metrics", "plots")
+               for path in (project / folder).rglob("*") if path.is_file()}
     set_params(project, {"models.scratch.lr": 1000})
     try:
         result = run(["dvc", "repro", "train@scratch"], project, check=False)
@@ -61,16 +61,16 @@ def test_a_diverging_learning_rate_fails_without_writing_a_model(project):
         assert not (project / "models" / "scratch.safetensors").exists()
         assert not (project / ".checkpoints").exists()
         assert (project / "dvc.lock").read_bytes() == lock
-        marked = json.loads((project / "metrics" / "scratch.json").read_text())
-        assert marked["train"]["status"] == "diverged" and "test" not in marked
+        marked = json.loads((project / "live" / "scratch.json").read_text())
+        assert marked["status"] == "diverged"
+        # The results kept in git are evaluate's, untouched by the failed training.
+        assert {path: path.read_bytes() for path in results} == results
     finally:
         set_params(project, {"models.scratch.lr": 0.5})
-    # The failed run recorded nothing: the model it replaced comes back from the run-cache,
-    # and evaluate's files, which said "diverged", come back too.
-    assert stages_restored(run(["dvc", "repro"], project).stdout) == [
-        "train@scratch", "evaluate@scratch"]
-    assert json.loads((project / "metrics" / "scratch.json").read_text())["train"][
-        "status"] == "done"
+    # The failed run recorded nothing: the outputs it replaced come back from the run-cache,
+    # and evaluate, whose input is the same model again, has nothing to do.
+    assert stages_restored(run(["dvc", "repro"], project).stdout) == ["train@scratch"]
+    assert json.loads((project / "live" / "scratch.json").read_text())["status"] == "done"
     assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
 
 
@@ -100,7 +100,7 @@ def test_two_repros_at_once_one_runs_the_other_fails_and_nothing_breaks(project)
         loser = outputs[[p.returncode for p in both].index(codes[1])]
         assert "is busy, it is being blocked by" in loser or "Unable to acquire lock" in loser
         assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
-        from mnist_pipeline.train.variant import load_model
+        from mnist_pipeline.train.variants import load_model
 
         for name in MODEL_NAMES:
             load_model(name, project / "models" / f"{name}.safetensors")
@@ -163,8 +163,8 @@ def test_ctrl_c_and_kill_stop_training_and_the_next_repro_resumes_to_the_same_by
     assert not model.exists() and checkpoint.exists()
     assert (project / "dvc.lock").read_bytes() == lock
     # The metrics file says so, with the epochs that finished: not a finished run's results.
-    live = json.loads((project / "metrics" / "cnn.json").read_text())
-    assert live["train"]["status"] == "stopped" and live["train"]["epoch"] >= 1
+    live = json.loads((project / "live" / "cnn.json").read_text())
+    assert live["status"] == "stopped" and live["epoch"] >= 1
     assert "test" not in live
 
     # `kill <pid of dvc>`: dvc dies alone, passing nothing on; the stage notices and stops.

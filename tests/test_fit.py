@@ -1,4 +1,4 @@
-"""The tutorial's fit and loss_batch, alone and with the train stage's TrainingRecord."""
+"""The tutorial's fit and loss_batch, alone and with the train stage's Monitor as callbacks."""
 
 import math
 
@@ -8,18 +8,25 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mnist_pipeline.train.batches import get_batches
-from mnist_pipeline.train.callbacks import TrainingRecord
-from mnist_pipeline.train.ranks import Ranks
+from mnist_pipeline.train.monitor import Monitor
+from mnist_pipeline.train.ranks import SINGLE
 from mnist_pipeline.train.scoring import predict, score
-from mnist_pipeline.tutorial.data import get_data
+from mnist_pipeline.train.variants import VARIANTS, get_model
+from mnist_pipeline.tutorial.data import WrappedDataLoader, get_data
 from mnist_pipeline.tutorial.fit import fit, loss_batch
-from mnist_pipeline.tutorial.models import VARIANTS, get_model
 
 
 def loaders(tiny_splits, bs=16, seed=0):
     train, valid = (TensorDataset(torch.from_numpy(tiny_splits[s].x),
                                   torch.from_numpy(tiny_splits[s].y)) for s in ("train", "valid"))
     return get_batches(train, valid, bs, torch.Generator().manual_seed(seed))
+
+
+def monitored_fit(epochs, model, loss_func, opt, train_dl, valid_dl, monitor_class=Monitor):
+    """``fit`` with a Monitor as its callbacks, as the train stage runs it."""
+    monitor = monitor_class(model, valid_dl, SINGLE, epochs, len(train_dl), 0, 0)
+    fit(epochs, model, loss_func, opt, train_dl, valid_dl, callbacks=monitor)
+    return monitor
 
 
 def test_the_tutorials_three_lines_train_and_print_each_epochs_validation_loss(
@@ -38,7 +45,7 @@ def test_the_tutorials_three_lines_train_and_print_each_epochs_validation_loss(
 
 
 @pytest.mark.parametrize("name", ["scratch", "logistic"])
-def test_the_record_keeps_every_epoch_and_the_model_learns(tiny_splits, name):
+def test_the_monitor_keeps_every_epoch_and_the_model_learns(tiny_splits, name):
     # The CNNs need a few hundred steps to leave their initial plateau; the end-to-end run
     # checks that they learn. The linear models learn within a few dozen.
     torch.manual_seed(0)
@@ -46,29 +53,30 @@ def test_the_record_keeps_every_epoch_and_the_model_learns(tiny_splits, name):
     loss_func = VARIANTS[name].loss_func
     train_dl, valid_dl = loaders(tiny_splits)
     start_loss, start_accuracy = score(loss_func, *predict(model, valid_dl))
-    history = TrainingRecord().fit(3, model, loss_func, opt, train_dl, valid_dl)
+    history = monitored_fit(3, model, loss_func, opt, train_dl, valid_dl).history
     assert [r.epoch for r in history] == [1, 2, 3]
     assert all(math.isfinite(r.train_loss) for r in history)
     assert history[-1].valid_loss < start_loss / 2
     assert history[-1].valid_accuracy > max(0.5, start_accuracy)
-    # Validation loss and accuracy come from fit's own pass; they are the whole split's.
+    # Validation loss and accuracy are the whole split's.
     loss, accuracy = score(loss_func, *predict(model, valid_dl))
     assert history[-1].valid_loss == pytest.approx(loss, rel=1e-5)
     assert history[-1].valid_accuracy == pytest.approx(accuracy, abs=1e-7)
 
 
-def test_the_records_training_loss_is_the_epochs_sample_weighted_mean(tiny_splits):
+def test_the_monitors_training_loss_is_the_epochs_sample_weighted_mean(tiny_splits):
     train_dl, valid_dl = loaders(tiny_splits, bs=100)  # 640 rows: six of 100, a tail of 40
     seen = []
 
-    class Watched(TrainingRecord):
+    class Watched(Monitor):
         def after_batch(self, loss, num):
             seen.append((loss, num))
             super().after_batch(loss, num)
 
     torch.manual_seed(0)
     model, opt = get_model("logistic", 0.5, 0.0)
-    (record,) = Watched().fit(1, model, F.cross_entropy, opt, train_dl, valid_dl)
+    (record,) = monitored_fit(1, model, F.cross_entropy, opt, train_dl, valid_dl,
+                              Watched).history
     assert [num for _, num in seen] == [100] * 6 + [40]
     assert record.train_loss == pytest.approx(sum(loss * n for loss, n in seen) / 640, rel=1e-12)
 
@@ -82,34 +90,32 @@ def test_loss_batch_without_optimizer_changes_nothing():
     assert torch.equal(model.lin.weight, before)
 
 
-def test_a_record_for_several_ranks_needs_the_global_batchs_rows():
+def test_a_monitor_for_several_ranks_needs_the_global_batchs_rows():
     from mnist_pipeline.train.ranks import Ranks
 
     with pytest.raises(ValueError, match="train_rows and bs"):
-        TrainingRecord(ranks=Ranks(rank=0, world=2))
-    assert TrainingRecord(ranks=Ranks(rank=0, world=2), train_rows=640, bs=64).steps == 0
+        Monitor(None, None, Ranks(rank=0, world=2), 1, 10, 0, 0)
+    monitor = Monitor(None, None, Ranks(rank=0, world=2), 1, 10, 64, 640)
+    assert monitor.steps == 10 and monitor.valid_outputs is None
 
 
 @pytest.mark.parametrize("name", ["scratch", "adaptive"])
 def test_the_last_epochs_validation_outputs_score_as_a_second_pass_would(tiny_splits, name):
-    from mnist_pipeline.train.scoring import evaluate
-    from mnist_pipeline.tutorial.data import WrappedDataLoader
+    from mnist_pipeline.train.scoring import score_model
 
     torch.manual_seed(0)
     variant = VARIANTS[name]
     model, opt = get_model(name, 0.1, 0.0)
     train_dl, valid_dl = loaders(tiny_splits, bs=16)
-    if variant.preprocess is not None:
-        train_dl = WrappedDataLoader(train_dl, variant.preprocess)
-        valid_dl = WrappedDataLoader(valid_dl, variant.preprocess)
-    record = TrainingRecord()
-    assert record.last_validation() is None  # before any epoch
-    record.fit(1, model, variant.loss_func, opt, train_dl, valid_dl)
-    outputs = record.last_validation()
-    assert outputs.shape == (len(tiny_splits["valid"].y), 10)
+    if variant.reshape_batches is not None:
+        train_dl = WrappedDataLoader(train_dl, variant.reshape_batches)
+        valid_dl = WrappedDataLoader(valid_dl, variant.reshape_batches)
+    monitor = Monitor(model, valid_dl, SINGLE, 1, len(train_dl), 0, 0)
+    assert monitor.valid_outputs is None  # before any epoch
+    fit(1, model, variant.loss_func, opt, train_dl, valid_dl, callbacks=monitor)
+    assert monitor.valid_outputs.shape == (len(tiny_splits["valid"].y), 10)
     splits = [tuple(torch.from_numpy(getattr(tiny_splits[s], k)) for k in "xy")
               for s in ("valid", "test")]
-    reused = evaluate(model, variant, *splits, bs=32, valid_outputs=outputs)
-    assert reused == evaluate(model, variant, *splits, bs=32)  # every value, bit for bit
-    assert TrainingRecord(ranks=Ranks(rank=0, world=2), train_rows=640,
-                          bs=64).last_validation() is None
+    args = (model, variant.loss_func, variant.reshape_batches, *splits, 32)
+    # Every value, bit for bit.
+    assert score_model(*args, valid_outputs=monitor.valid_outputs) == score_model(*args)

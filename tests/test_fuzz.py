@@ -340,7 +340,7 @@ def test_fuzz_params_yaml(data):
     if params is not None:
         assert params.train.bs >= 1 and params.train.epochs >= 1
         assert all(math.isfinite(params.model(name).lr) and params.model(name).lr > 0
-                   for name in type(params.models).model_fields)
+                   for name in params.models)
 
 
 def test_the_seeds_themselves_are_accepted():

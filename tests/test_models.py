@@ -5,16 +5,20 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from mnist_pipeline.core.names import MODEL_NAMES, UnknownModelError
+from mnist_pipeline.train.variants import VARIANTS, UnknownModelError, get_model
 from mnist_pipeline.tutorial.data import get_data
 from mnist_pipeline.tutorial.fit import fit
-from mnist_pipeline.tutorial.models import VARIANTS, Mnist_Logistic, get_model
+from mnist_pipeline.tutorial.models import Mnist_Logistic
 from mnist_pipeline.tutorial.scratch import ManualSGD, Scratch, accuracy, log_softmax, nll
+
+from conftest import MODEL_NAMES
 
 
 def test_an_unknown_model_lists_the_valid_ones():
     with pytest.raises(UnknownModelError, match="scratch, logistic, cnn, sequential, adaptive"):
         get_model("vgg", 0.1, 0.0)
+    with pytest.raises(UnknownModelError, match="models.cnnn: unknown model; did you mean 'cnn'"):
+        get_model("cnnn", 0.1, 0.0)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -22,8 +26,8 @@ def test_every_model_maps_a_batch_to_ten_scores(name):
     torch.manual_seed(0)
     model = VARIANTS[name].model()
     xb, yb = torch.rand(5, 784), torch.arange(5)
-    if VARIANTS[name].preprocess is not None:
-        xb, yb = VARIANTS[name].preprocess(xb, yb)
+    if VARIANTS[name].reshape_batches is not None:
+        xb, yb = VARIANTS[name].reshape_batches(xb, yb)
     out = model(xb)
     assert out.shape == (5, 10)
     assert torch.isfinite(VARIANTS[name].loss_func(out, yb))
@@ -53,14 +57,14 @@ def test_the_three_cnns_compute_the_same_function():
     for name in ("cnn", "sequential", "adaptive"):
         torch.manual_seed(3)
         model = VARIANTS[name].model()
-        preprocess = VARIANTS[name].preprocess
-        outputs[name] = model(preprocess(xb, None)[0] if preprocess else xb)
+        reshape = VARIANTS[name].reshape_batches
+        outputs[name] = model(reshape(xb, None)[0] if reshape else xb)
     torch.testing.assert_close(outputs["cnn"], outputs["sequential"])
     torch.testing.assert_close(outputs["cnn"], outputs["adaptive"])
 
 
 def test_only_the_adaptive_cnn_has_its_batches_reshaped_by_the_loader():
-    assert [name for name, variant in VARIANTS.items() if variant.preprocess] == ["adaptive"]
+    assert [name for name, variant in VARIANTS.items() if variant.reshape_batches] == ["adaptive"]
 
 
 def test_the_adaptive_cnn_takes_any_image_size():

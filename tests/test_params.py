@@ -7,10 +7,9 @@ import yaml
 from pydantic import ValidationError
 
 from mnist_pipeline.core.errors import PipelineError
-from mnist_pipeline.core.names import MODEL_NAMES
 from mnist_pipeline.core.params import ParamsError, load_params, parse_params
 
-from conftest import ROOT
+from conftest import MODEL_NAMES, ROOT
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
 
@@ -28,7 +27,7 @@ def with_change(dotted: str, value):
 def test_the_projects_params_load_into_frozen_typed_sections():
     params = load_params(ROOT / "params.yaml")
     assert isinstance(params.train.bs, int) and isinstance(params.model("cnn").lr, float)
-    assert tuple(type(params.models).model_fields) == MODEL_NAMES
+    assert tuple(params.models) == MODEL_NAMES
     with pytest.raises(ValidationError, match="frozen"):
         params.train.bs = 1
 
@@ -68,18 +67,33 @@ def test_bad_value_names_key_and_value(key, value):
     assert repr(value) in str(err.value)
 
 
-def test_unknown_model_entry_lists_valid_models():
+def test_unknown_model_entry_lists_the_models_the_train_stage_can_build():
+    from mnist_pipeline.train.variants import check_models
+
     raw = copy.deepcopy(RAW)
     raw["models"]["resnet"] = {"lr": 0.1, "momentum": 0.0}
-    with pytest.raises(ParamsError, match="models.resnet") as err:
-        parse_params(raw)
+    params = parse_params(raw)  # any name of letters, digits and _ is a model's
+    with pytest.raises(PipelineError, match="models.resnet: unknown model") as err:
+        check_models(params.models)
     assert all(name in str(err.value) for name in MODEL_NAMES)
 
 
-def test_unknown_model_name_lists_valid_models():
+def test_a_model_params_yaml_does_not_have_is_named_with_those_it_has():
     params = parse_params(RAW)
-    with pytest.raises(PipelineError, match="'mlp'.*scratch, logistic, cnn, sequential, adaptive"):
+    with pytest.raises(PipelineError, match="models.mlp: missing .*scratch, logistic, cnn, "
+                                            "sequential, adaptive"):
         params.model("mlp")
+
+
+@pytest.mark.parametrize(("models", "message"), [
+    ({}, "models: got {}, expected a mapping of at least one model"),
+    ({"my model": {"lr": 0.1, "momentum": 0.0}},
+     "models.my model: not a valid name, expected letters, digits and _"),
+])
+def test_the_models_mapping_needs_a_model_with_a_usable_name(models, message):
+    with pytest.raises(ParamsError) as err:
+        parse_params({**RAW, "models": models})
+    assert str(err.value) == message
 
 
 def test_typo_in_a_key_is_reported():
@@ -99,11 +113,13 @@ def test_a_missing_or_wrong_section_is_named(section, value, message):
         parse_params(raw)
 
 
-def test_missing_model_entry_is_reported():
+def test_a_model_left_out_of_params_yaml_is_not_trained_and_missing_where_asked_for():
     raw = copy.deepcopy(RAW)
     del raw["models"]["adaptive"]
-    with pytest.raises(ParamsError, match="models.adaptive: missing"):
-        parse_params(raw)
+    params = parse_params(raw)  # dvc.yaml's stages are made for the models listed
+    assert "adaptive" not in params.models
+    with pytest.raises(ParamsError, match=r"models.adaptive: missing \(params.yaml has scratch, "):
+        params.model("adaptive")
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])

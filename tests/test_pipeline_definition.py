@@ -41,13 +41,34 @@ def test_every_package_init_holds_only_its_docstring():
         assert len(tree.body) == 1 and isinstance(tree.body[0].value, ast.Constant), path
 
 
-def test_every_model_has_its_stages_and_its_plots():
-    # The stages come from params.yaml's models; the top-level plots name them one by one.
+def test_every_model_has_its_stages_and_the_overlay_names_every_model():
+    # The stages come from params.yaml's models; the one top-level chart names them one by one.
     assert DVC["stages"]["train"]["foreach"] == DVC["stages"]["evaluate"]["foreach"] \
         == "${models}"
-    for plot in DVC["plots"]:
-        (title, spec), = plot.items()
-        files = {path.split("/")[1] for path in spec["y"]}
-        assert files == set(PARAMS["models"]) or files == {title.split(":")[0]}, title
-    per_model = {title.split(":")[0] for plot in DVC["plots"] for title in plot if ":" in title}
-    assert per_model == set(PARAMS["models"])
+    (overlay,) = DVC["plots"]
+    ((title, spec),) = overlay.items()
+    assert {path.split("/")[1] for path in spec["y"]} == set(PARAMS["models"]), title
+
+
+def outputs(stage: dict) -> list[str]:
+    """What a stage declares it writes: its outs, metrics and plots."""
+    return [next(iter(out)) if isinstance(out, dict) else out
+            for kind in ("outs", "metrics", "plots") for out in stage.get(kind, [])]
+
+
+@pytest.mark.parametrize("stage", ["fetch", "convert", "train", "evaluate"])
+def test_every_path_a_stage_is_given_is_a_dependency_or_an_output_of_its_own(stage):
+    # So `dvc status` tells the truth: a stage writes no file another stage declares.
+    definition = DVC["stages"][stage].get("do", DVC["stages"][stage])
+    command = definition["cmd"].split()
+    paths = [arg for arg in command[2:] if "/" in arg]
+    declared = set(definition["deps"]) | set(outputs(definition))
+    assert paths and set(paths) <= declared, set(paths) - declared
+    produced = [path for path in paths if path not in definition["deps"]]
+    assert sorted(produced) == sorted(outputs(definition)), stage
+
+
+def test_each_file_is_the_output_of_one_stage_only():
+    every = [path for stage in DVC["stages"].values()
+             for path in outputs(stage.get("do", stage))]
+    assert len(every) == len(set(every))

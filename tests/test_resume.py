@@ -1,17 +1,26 @@
-"""Checkpoints, resume, divergence and interruption of the training loop (in-process, CPU)."""
+"""Checkpoints, resume, divergence and interruption of the train stage (in-process, CPU)."""
+
+import json
+import logging
 
 import psutil
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.params import load_params
 from mnist_pipeline.core.tensor_files import save_splits
+from mnist_pipeline.train import checkpoints
 from mnist_pipeline.train.batches import get_batches
-from mnist_pipeline.train.callbacks import DivergenceError, TrainingInterrupted, TrainingRecord
 from mnist_pipeline.train.checkpoints import Checkpoint, data_digest, run_key
-from mnist_pipeline.train.variant import train_variant
-from mnist_pipeline.tutorial.models import VARIANTS, get_model
+from mnist_pipeline.train.live import LiveView
+from mnist_pipeline.train.monitor import DivergenceError, EpochStats, Monitor
+from mnist_pipeline.train.ranks import SINGLE
+from mnist_pipeline.train.training import model_card, train_model
+from mnist_pipeline.train.variants import VARIANTS, get_model
+from mnist_pipeline.tutorial.fit import fit
 
 from conftest import ROOT
 
@@ -23,57 +32,91 @@ def tensors(tiny_splits, tmp_path_factory):
     return folder
 
 
-def params_with(**train):
+@pytest.fixture
+def here(tmp_path, monkeypatch, caplog):
+    """Run in ``tmp_path`` (where .checkpoints/ goes), with the stage's log captured."""
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.INFO)
+    return tmp_path
+
+
+def params_with(model="logistic", **changes):
+    """The project's params on the CPU, 3 epochs of 32, with ``changes`` to ``train.*`` and
+    to ``model``'s ``lr``/``momentum``."""
     params = load_params(ROOT / "params.yaml")
-    return params.model_copy(update={"train": params.train.model_copy(
-        update={"device": "cpu", "bs": 32, "epochs": 3, **train})})
+    hyper = {key: changes.pop(key) for key in ("lr", "momentum") if key in changes}
+    train = params.train.model_copy(update={"device": "cpu", "bs": 32, "epochs": 3, **changes})
+    models = {**params.models, model: params.models[model].model_copy(update=hyper)}
+    return params.model_copy(update={"train": train, "models": models})
 
 
-def loaders(split, bs):
-    data = TensorDataset(torch.from_numpy(split.x), torch.from_numpy(split.y))
-    return get_batches(data, data, bs)
+def stop_after_first_save(monkeypatch):
+    """The next checkpoint saved stops the run, as Ctrl-C would just after it."""
+    save = Checkpoint.save
 
-
-class StopAfterFirstSave(Checkpoint):
-    """Saves like a checkpoint, then stops the run as Ctrl-C would."""
-
-    def save(self, state):
-        super().save(state)
+    def save_then_stop(self, state):
+        save(self, state)
+        monkeypatch.setattr(Checkpoint, "save", save)
         raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+
+
+def train(name, params, tensors, out, live=None):
+    train_model(name, params, str(tensors), str(out), live)
+    return out.read_bytes()
 
 
 @pytest.mark.parametrize("name", ["scratch", "cnn"])
-def test_a_resumed_run_ends_with_the_same_model_and_history(tensors, tmp_path, name):
-    params = params_with()
-    straight = train_variant(name, params, str(tensors))
+def test_a_resumed_run_ends_with_the_same_model_file(tensors, here, monkeypatch, caplog, name):
+    params = params_with(name)
+    straight = train(name, params, tensors, here / "straight.safetensors")
 
-    first = StopAfterFirstSave(name, "key", tmp_path)
-    with pytest.raises(TrainingInterrupted) as stop:
-        train_variant(name, params, str(tensors), first)
-    assert (stop.value.epoch, first.saved_epoch) == (1, 1)
-    assert first.path.is_file()
+    stop_after_first_save(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train(name, params, tensors, here / "resumed.safetensors")
+    assert (here / ".checkpoints" / f"{name}.pt").is_file()
+    assert not (here / "resumed.safetensors").exists()
+    assert (f"interrupted in epoch 1 at its end; no model written; epoch 1 is saved in "
+            f".checkpoints/{name}.pt: run `dvc repro` again to resume") in caplog.text
 
-    again = Checkpoint(name, "key", tmp_path)
-    resumed = train_variant(name, params, str(tensors), again)
-    assert again.saved_epoch == 3
-    assert resumed.record == straight.record  # history and evaluation included
-    for key, value in straight.model.state_dict().items():
-        assert torch.equal(resumed.model.state_dict()[key], value), key
+    resumed = train(name, params, tensors, here / "resumed.safetensors")
+    assert "resuming after epoch 1/3" in caplog.text
+    assert resumed == straight  # the weights, the history and the scores
+    assert not (here / ".checkpoints").exists()
 
 
-def test_a_checkpoint_of_other_inputs_is_ignored_and_deleted(tensors, tmp_path):
-    old = StopAfterFirstSave("logistic", "old-key", tmp_path)
-    with pytest.raises(TrainingInterrupted):
-        train_variant("logistic", params_with(), str(tensors), old)
-    new = Checkpoint("logistic", "new-key", tmp_path)
-    assert new.load() is None
-    assert not old.path.exists()
+# Every param that changes the model, as the train stage reads it (train.nproc and
+# train.nnodes are in the key as the ranks; tests/test_distributed.py runs several).
+CHANGES = {"train.seed": {"seed": 1}, "train.bs": {"bs": 16}, "train.epochs": {"epochs": 4},
+           "lr": {"lr": 0.25}, "momentum": {"momentum": 0.5}}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES)
+def test_a_checkpoint_made_with_other_params_is_never_resumed(tensors, here, monkeypatch,
+                                                              caplog, change):
+    stop_after_first_save(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        train("logistic", params_with(), tensors, here / "first.safetensors")
+    caplog.clear()
+    changed = params_with(**change)
+    again = train("logistic", changed, tensors, here / "again.safetensors")
+    assert ".checkpoints/logistic.pt: made with other params, code or data" in caplog.text
+    assert "resuming" not in caplog.text
+    assert again == train("logistic", changed, tensors, here / "straight.safetensors")
 
 
 def test_an_unreadable_checkpoint_is_never_resumed(tmp_path):
     checkpoint = Checkpoint("cnn", "key", tmp_path)
     checkpoint.path.write_bytes(b"not a checkpoint")
     assert checkpoint.load() is None and not checkpoint.path.exists()
+
+
+def test_a_checkpoint_of_something_else_than_a_dict_is_unreadable_and_removed(tmp_path, caplog):
+    checkpoint = Checkpoint("cnn", "key", tmp_path)
+    torch.save([1, 2, 3], checkpoint.path)
+    assert checkpoint.load() is None and not checkpoint.path.exists()
+    assert "unreadable checkpoint (holds a list, not a dict)" in caplog.text
 
 
 def test_run_key_follows_params_code_and_data(tensors, tmp_path):
@@ -94,16 +137,46 @@ def test_run_key_follows_params_code_and_data(tensors, tmp_path):
     assert run_key(base, "code", data_digest(changed)) != run_key(base, "code", digest)
 
 
+def loaders(split, bs):
+    data = TensorDataset(torch.from_numpy(split.x), torch.from_numpy(split.y))
+    return get_batches(data, data, bs)
+
+
+def monitored(model, opt, loss_func, train_dl, valid_dl, epochs, history=(), saved=None):
+    """fit with a Monitor, as the stage runs it; returns the monitor (also when it raised)."""
+    monitor = Monitor(model, valid_dl, SINGLE, epochs, len(train_dl), 0, 0, history,
+                      saved.append if saved is not None else None)
+    try:
+        fit(epochs - len(history), model, loss_func, opt, train_dl, valid_dl, callbacks=monitor)
+    finally:
+        monitored.last = monitor
+    return monitor
+
+
 def test_a_diverging_loss_stops_with_the_epoch_and_step(tiny_splits):
     torch.manual_seed(0)
     model, opt = get_model("scratch", 1e6, 0.0)
-    train, _ = loaders(tiny_splits["train"], 16)
-    _, valid = loaders(tiny_splits["valid"], 16)
+    train_dl, _ = loaders(tiny_splits["train"], 16)
+    _, valid_dl = loaders(tiny_splits["valid"], 16)
     saved = []
     with pytest.raises(DivergenceError, match=r"the loss became (nan|inf) in epoch 1 at step \d+"):
-        TrainingRecord(on_epoch_end=saved.append).fit(2, model, VARIANTS["scratch"].loss_func,
-                                                      opt, train, valid)
+        monitored(model, opt, VARIANTS["scratch"].loss_func, train_dl, valid_dl, 2, saved=saved)
     assert saved == []  # nothing recorded for a diverged epoch
+
+
+def test_an_infinite_loss_stops_training_as_nan_does(tiny_splits):
+    steps = []
+
+    def infinite_at_step_3(out, yb):  # +inf as a loss, with finite gradients
+        loss = F.cross_entropy(out, yb)
+        steps.append(1)
+        return loss + float("inf") if len(steps) == 3 else loss
+
+    torch.manual_seed(0)
+    model, opt = get_model("logistic", 0.5, 0.0)
+    train_dl, valid_dl = loaders(tiny_splits["train"], 64)  # 10 steps: checked at its end
+    with pytest.raises(DivergenceError, match=r"the loss became inf in epoch 1 at step 3$"):
+        monitored(model, opt, infinite_at_step_3, train_dl, valid_dl, 2)
 
 
 class StopAtStep:
@@ -126,37 +199,92 @@ def test_an_interruption_says_where_training_stopped(tiny_splits):
     torch.manual_seed(0)
     model, opt = get_model("logistic", 0.5, 0.0)
     loss_func = VARIANTS["logistic"].loss_func
-    train, valid = loaders(tiny_splits["train"], 64)
-    history = TrainingRecord().fit(1, model, loss_func, opt, train, valid)
-    with pytest.raises(TrainingInterrupted, match="interrupted in epoch 2 after step 4"):
-        TrainingRecord(history).fit(3, model, loss_func, opt, StopAtStep(train, 5), valid)
+    train_dl, valid_dl = loaders(tiny_splits["train"], 64)
+    history = monitored(model, opt, loss_func, train_dl, valid_dl, 1).history
+    with pytest.raises(KeyboardInterrupt):
+        monitored(model, opt, loss_func, StopAtStep(train_dl, 5), valid_dl, 3, history)
+    assert monitored.last.position() == "in epoch 2 after step 4"
+
+
+def test_a_stopped_run_says_what_it_kept_and_its_live_view_says_stopped(tensors, here,
+                                                                       monkeypatch, caplog):
+    import mnist_pipeline.tutorial.fit as tutorial_fit
+
+    real, steps = tutorial_fit.loss_batch, []
+
+    def stop_in_epoch_2(*args, **kwargs):
+        steps.append(1)
+        if len(steps) == 20 + 4 + 5:  # epoch 1: 20 steps, 4 of validation; then epoch 2, step 5
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tutorial_fit, "loss_batch", stop_in_epoch_2)
+    live = LiveView(here / "live.json", here / "live.csv")
+    with pytest.raises(KeyboardInterrupt):
+        train("logistic", params_with(), tensors, here / "m.safetensors", live)
+    assert ("interrupted in epoch 2 after step 4; no model written; epoch 1 is saved in "
+            ".checkpoints/logistic.pt") in caplog.text
+    shown = json.loads(live.metrics.read_text())
+    assert shown["status"] == "stopped" and shown["epoch"] == 1
+    assert len(live.history.read_text().splitlines()) == 1 + 1
+
+
+def test_a_stop_while_scoring_keeps_every_epoch_and_says_stopped(tensors, here, monkeypatch,
+                                                                 caplog):
+    from mnist_pipeline.train import training
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "score_model", stopped)
+    live = LiveView(here / "live.json", here / "live.csv")
+    with pytest.raises(KeyboardInterrupt):
+        train("logistic", params_with(), tensors, here / "m.safetensors", live)
+    assert ("interrupted after its last epoch; no model written; epochs 1-3 are saved in "
+            ".checkpoints/logistic.pt") in caplog.text
+    assert json.loads(live.metrics.read_text())["status"] == "stopped"
+    assert not (here / "m.safetensors").exists()
+
+
+def test_a_diverged_run_leaves_no_checkpoint_and_says_diverged(tensors, here):
+    live = LiveView(here / "live.json", here / "live.csv")
+    with pytest.raises(PipelineError, match="no model written. Lower models.scratch.lr "
+                                            r"\(now 1000000.0\) and run again"):
+        train("scratch", params_with("scratch", lr=1e6), tensors, here / "m.safetensors", live)
+    assert json.loads(live.metrics.read_text())["status"] == "diverged"
+    assert not (here / ".checkpoints").exists() and not (here / "m.safetensors").exists()
+
+
+def test_the_card_counts_processes_per_node_and_nodes():
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"train": params.train.model_copy(
+        update={"nproc": 2, "nnodes": 3, "bs": 60})})
+    card = model_card("cnn", params, "cpu", 640, [EpochStats(1, 0.5, 0.4, 0.9)], {})
+    assert (card["nproc"], card["nnodes"]) == (2, 3)
+    assert card["history"] == [{"epoch": 1, "train_loss": 0.5, "valid_loss": 0.4,
+                                "valid_accuracy": 0.9}]
 
 
 def test_an_orphaned_stage_writes_no_model_and_the_next_run_finishes_from_its_checkpoint(
-        tensors, tmp_path, monkeypatch, caplog):
+        tensors, here, monkeypatch, caplog):
     from mnist_pipeline.core import cli
     from mnist_pipeline.core.cli import Stopped
-    from mnist_pipeline.train.stage import train_and_save
 
-    monkeypatch.chdir(tmp_path)
-    caplog.set_level("INFO")
-    params, weights = params_with(epochs=2), tmp_path / "logistic.safetensors"
+    params, weights = params_with(epochs=2), here / "logistic.safetensors"
     # As if dvc had been killed while the stage trained: its parent is no longer the one
     # stop_with_parent saw at start (whose poll may not have fired yet).
     monkeypatch.setattr(cli, "_watched", [(psutil.Process(), -1)])
     with pytest.raises(Stopped):
-        train_and_save("logistic", params, str(tensors), str(weights))
+        train("logistic", params, tensors, weights)
     assert not weights.exists()
     assert "no model written; epochs 1-2 are saved" in caplog.text
 
     monkeypatch.setattr(cli, "_watched", [])
     caplog.clear()
-    train_and_save("logistic", params, str(tensors), str(weights))
+    finished = train("logistic", params, tensors, weights)
     assert "resuming after epoch 2/2" in caplog.text
-    assert not (tmp_path / ".checkpoints").exists()
-    straight = tmp_path / "straight.safetensors"
-    train_and_save("logistic", params, str(tensors), str(straight))
-    assert weights.read_bytes() == straight.read_bytes()
+    assert not (here / ".checkpoints").exists()
+    assert finished == train("logistic", params, tensors, here / "straight.safetensors")
 
 
 def test_the_train_stage_without_tensor_files_says_to_run_convert_in_one_line(tmp_path):
@@ -174,3 +302,15 @@ def test_the_train_stage_without_tensor_files_says_to_run_convert_in_one_line(tm
         f"train: error: {tmp_path / 'tensors' / 'train.safetensors'}: missing; "
         "run the convert stage first")
     assert "Traceback" not in result.stderr and not (tmp_path / "cnn.safetensors").exists()
+
+
+def test_checkpoints_sit_in_one_folder_that_goes_with_the_last_one(tmp_path):
+    assert checkpoints.CHECKPOINT_DIR.name == ".checkpoints"
+    first, second = Checkpoint("cnn", "k", tmp_path / "c"), Checkpoint("scratch", "k",
+                                                                      tmp_path / "c")
+    for checkpoint in (first, second):
+        checkpoint.save({"history": []})
+    first.remove()
+    assert (tmp_path / "c").is_dir()
+    second.remove()
+    assert not (tmp_path / "c").exists()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_pipeline.train.scoring import most_wrong, per_class_accuracy, score
+from mnist_pipeline.train.scoring import most_wrong, score
 
 
 def test_score_on_known_outputs():
@@ -16,13 +16,6 @@ def test_score_on_known_outputs():
     assert accuracy == 0.5
     expected = (2 * math.log(1 + math.exp(-2)) + 2 * math.log(1 + math.exp(2))) / 4
     assert loss == pytest.approx(expected, rel=1e-6)
-
-
-def test_per_class_accuracy_counts_each_label():
-    predicted = torch.tensor([0, 0, 1, 2, 2])
-    targets = torch.tensor([0, 1, 1, 2, 3])
-    expected = {"0": 1.0, "1": 0.5, "2": 1.0, "3": 0.0} | {str(d): None for d in range(4, 10)}
-    assert per_class_accuracy(predicted, targets) == expected
 
 
 def test_most_wrong_picks_the_highest_loss_samples_worst_first():

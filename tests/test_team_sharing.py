@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_pipeline.core.names import MODEL_NAMES
 from mnist_pipeline.fetch.dataset import file_md5
 
+from conftest import MODEL_NAMES
 from http_server import ScriptedServer
 from project import create_project, repro, run, set_params, stages_restored, stages_run
 from synthetic import make_splits, write_pickle
@@ -201,13 +201,16 @@ def test_run_cache_restores_training_through_a_remote(team, tmp_path):
     run(["dvc", "pull", "--run-cache"], clone)
     set_params(clone, {"models.cnn.lr": 0.05})
     result = run(["dvc", "repro", "--pull"], clone)
-    # The model is train@cnn's only output, and it is on the remote: the run is restored, not
-    # repeated. evaluate@cnn's outputs are `cache: false` (they live in git, not on remotes), so
-    # it runs again, on the restored model, and writes the author's results byte for byte.
+    # Every output of train@cnn (the model, its live view) is cached and on the remote: the run
+    # is restored, not repeated. evaluate@cnn's outputs are `cache: false` (they live in git,
+    # not on remotes), so it runs again, on the restored model, and writes the author's results
+    # byte for byte.
     assert stages_restored(result.stdout) == ["train@cnn"]
     assert stages_run(result.stdout) == ["evaluate@cnn"]
     assert TRAINED not in result.stdout + result.stderr
     assert file_md5(clone / CNN) == locked_md5(lock, "train@cnn", CNN)
+    for path in ("live/cnn.json", "live/cnn.csv"):
+        assert file_md5(clone / path) == locked_md5(lock, "train@cnn", path)
     for path in ("metrics/cnn.json", CNN_HISTORY):
         assert (clone / path).read_text() == experiment_file(team, path)
 
@@ -319,9 +322,9 @@ def test_an_offline_clone_pulls_the_dataset_and_runs_the_rest(team, tmp_path):
     assert (clone / RAW).read_bytes() == team.dataset.read_bytes()
     assert not (clone / "data" / "tensors").exists()
 
-    # Recomputed from the pulled dataset, the model is byte-identical to the author's; the
-    # training rewrote evaluate's files epoch by epoch, so evaluate runs and writes them back.
-    assert repro(clone, "evaluate@logistic") == ["convert", "train@logistic", "evaluate@logistic"]
+    # Recomputed from the pulled dataset, the model is byte-identical to the author's, so
+    # evaluate, whose files the training leaves alone, has nothing to do.
+    assert repro(clone, "evaluate@logistic") == ["convert", "train@logistic"]
     assert (clone / "models/logistic.safetensors").read_bytes() == \
         (team.author / "models/logistic.safetensors").read_bytes()
     assert not {"fetch", "convert", "train@logistic", "evaluate@logistic"} & set(status(clone))

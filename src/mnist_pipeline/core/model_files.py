@@ -1,34 +1,43 @@
-"""Model files: ``models/<name>.safetensors``, the weights with the run's record as metadata
-(how it was made and how it scored), written by the train stage, read without torch.
+"""Model files: ``models/<name>.safetensors``, the weights with the model's card as metadata (how
+it was made: params, device, versions; its per-epoch history; how it scored), written by the
+train stage, read without torch. And the history's CSV form, which the train stage's live view
+and the evaluate stage both write.
 """
 
 import json
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import write_bytes
+from mnist_pipeline.core.atomic import write_bytes, write_csv
 from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.names import HISTORY_COLUMNS
 from mnist_pipeline.core.tensor_files import read_metadata
 
 # safetensors keeps metadata in a hash map whose order changes from run to run; one key holding
 # sorted JSON keeps the file's bytes reproducible (and the values typed).
-RECORD_KEY = "provenance"
+CARD_KEY = "model_card"
 
 
-def save_model(path: str | Path, state: dict, record: dict[str, object]) -> None:
-    """Write a model's ``state_dict()`` and its record, atomically (a model is kilobytes)."""
+def save_model(path: str | Path, state: dict, card: dict[str, object]) -> None:
+    """Write a model's ``state_dict()`` and its card, atomically (a model is kilobytes)."""
     from safetensors.torch import save
 
     tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
-    write_bytes(path, save(tensors, metadata={RECORD_KEY: json.dumps(record, sort_keys=True)}))
+    write_bytes(path, save(tensors, metadata={CARD_KEY: json.dumps(card, sort_keys=True)}))
 
 
-def read_record(path: str | Path, name: str | None = None) -> dict[str, object]:
-    """The record in a model file (``{}`` if none); with ``name``, it must be that model's."""
-    raw = read_metadata(path).get(RECORD_KEY)
+def read_card(path: str | Path, name: str | None = None) -> dict[str, object]:
+    """The card in a model file (``{}`` if none); with ``name``, it must be that model's."""
+    raw = read_metadata(path).get(CARD_KEY)
     try:
-        record = json.loads(raw) if raw is not None else {}
+        card = json.loads(raw) if raw is not None else {}
     except ValueError as err:
-        raise PipelineError(f"{path}: unreadable model record ({err})") from None
-    if name is not None and record.get("model") != name:
-        raise PipelineError(f"{path}: holds model {record.get('model')!r}, not {name!r}")
-    return record
+        raise PipelineError(f"{path}: unreadable model card ({err})") from None
+    if name is not None and card.get("model") != name:
+        raise PipelineError(f"{path}: holds model {card.get('model')!r}, not {name!r}")
+    return card
+
+
+def write_history(dest: str | Path, history: list[dict[str, float]]) -> None:
+    """A training's history (a card's ``history``), one CSV row per epoch."""
+    write_csv(dest, HISTORY_COLUMNS, [[row[column] for column in HISTORY_COLUMNS]
+                                      for row in history])

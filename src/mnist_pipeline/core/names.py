@@ -1,15 +1,12 @@
-"""The names the stages share: the models, the splits, the dataset's files; and the one check
-of a model name.
+"""The names the stages share: the splits, the dataset's files, the history's columns; and
+the "did you mean" of a misspelt name.
 """
 
 import difflib
 
-from mnist_pipeline.core.errors import PipelineError
-
-MODEL_NAMES = ("scratch", "logistic", "cnn", "sequential", "adaptive")
 SPLITS = ("train", "valid", "test")
 CLASSES = 10
-# plots/<model>/train.csv: written by the train stage after each epoch, then by evaluate.
+# A training's history, one row per epoch: live/<model>.csv (train) and plots/<model>/train.csv
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
 PICKLE_NAME = "mnist.pkl.gz"
 IDX_FILES = {
@@ -18,18 +15,6 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-
-
-class UnknownModelError(PipelineError, ValueError):
-    """A model name that is not one of the tutorial's."""
-
-
-def check_model_name(name: str) -> str:
-    """``name`` if it is a model of the tutorial; else an error listing them."""
-    if name not in MODEL_NAMES:
-        raise UnknownModelError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}"
-                                f"{did_you_mean(name, MODEL_NAMES)}")
-    return name
 
 
 def did_you_mean(word: object, allowed: tuple[str, ...]) -> str:

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mnist_pipeline.core.errors import PipelineError
-from mnist_pipeline.core.names import IDX_FILES, MODEL_NAMES, check_model_name, did_you_mean
+from mnist_pipeline.core.names import IDX_FILES, did_you_mean
 
 MD5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex digits")]
 MIRROR_EXPECTED = "a URL or path of mnist.pkl.gz, or a mapping {format: idx, url, md5}"
@@ -94,18 +94,23 @@ class ModelParams(Section):
     momentum: float = Field(ge=0, lt=1, description="a number in [0, 1)")
 
 
-# One entry per model of the tutorial, each required: pydantic names a missing or unknown one.
-Models = create_model("Models", __base__=Section,
-                      **{name: (ModelParams, ...) for name in MODEL_NAMES})
+# A model's name becomes its stages' names (train@<name>) and its files' names.
+ModelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                 description="a name of letters, digits and _")]
 
 
 class Params(Section):
     data: DataParams
     train: TrainParams
-    models: Models
+    # The models to train, each by a name that train.variants can build.
+    models: dict[ModelName, ModelParams] = Field(min_length=1,
+                                                 description="a mapping of at least one model")
 
     def model(self, name: str) -> ModelParams:
-        return getattr(self.models, check_model_name(name))
+        if name not in self.models:
+            raise ParamsError(f"models.{name}: missing{did_you_mean(name, tuple(self.models))} "
+                              f"(params.yaml has {', '.join(self.models)})")
+        return self.models[name]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -132,9 +137,10 @@ def parse_params(raw: Any) -> Params:
 
 
 def _check_across_fields(params: Params) -> None:
-    if params.model("scratch").momentum != 0:
+    scratch = params.models.get("scratch")
+    if scratch is not None and scratch.momentum != 0:
         # The tutorial's hand-written update is plain SGD; there is no momentum to apply.
-        raise ParamsError(f"models.scratch.momentum: got {params.model('scratch').momentum!r}, "
+        raise ParamsError(f"models.scratch.momentum: got {scratch.momentum!r}, "
                           "expected 0 (the manual update has no momentum)")
     train = params.train
     found = ENDPOINT.match(train.master)
@@ -153,6 +159,8 @@ def _one_line(err: ValidationError) -> str:
     loc = error["loc"]
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
     key = key.lstrip(".") or "params.yaml"
+    if loc and loc[-1] == "[key]":  # a mapping's key: a model's name
+        return f"{key.removesuffix('.[key]')}: not a valid name, expected letters, digits and _"
     if error["type"] == "missing" or error["input"] is None and error["type"] == "model_type":
         return f"{key}: missing"
     if error["type"] == "extra_forbidden":

@@ -1,5 +1,7 @@
-"""The evaluate stage's work, without torch: the model file's record as ``metrics/<model>.json``,
-the per-epoch history, the test confusion pairs and a grid of the images most wrong.
+"""The evaluate stage's work, without torch: the model card that the train stage wrote into the
+model file, as the files DVC compares across commits: ``metrics/<model>.json`` (the scores), the
+per-epoch history, the test split's (actual, predicted) pairs for the confusion matrix and a
+grid of the validation images the model gets most wrong.
 """
 
 from dataclasses import dataclass
@@ -7,8 +9,7 @@ from pathlib import Path
 
 from mnist_pipeline.core.atomic import write_csv, write_json
 from mnist_pipeline.core.errors import PipelineError
-from mnist_pipeline.core.model_files import read_record
-from mnist_pipeline.core.names import HISTORY_COLUMNS
+from mnist_pipeline.core.model_files import read_card, write_history
 from mnist_pipeline.core.tensor_files import read_images, split_path
 from mnist_pipeline.evaluate.pictures import most_wrong_grid, save_png
 
@@ -21,26 +22,18 @@ class ResultPaths:
     most_wrong: Path  # PNG
 
 
-def metrics(record: dict) -> dict[str, object]:
-    evaluation = record["evaluation"]
-    return {"valid": evaluation["valid"], "test": evaluation["test"],
-            "train": {"status": "done",  # while it trains, the train stage's "training"
-                      **{key: record.get(key) for key in ("device", "epochs", "nproc")}}}
-
-
 def write_results(name: str, weights: str | Path, tensors_dir: str | Path,
                   out: ResultPaths) -> None:
-    record = read_record(weights, name)
-    if "evaluation" not in record:
-        raise PipelineError(f"{weights}: has no evaluation; train it again with this version")
-    evaluation = record["evaluation"]
-    write_json(out.metrics, metrics(record))
-    write_csv(out.history, HISTORY_COLUMNS,
-              [[row[column] for column in HISTORY_COLUMNS] for row in record["history"]])
-    confusion = evaluation["confusion"]
+    card = read_card(weights, name)
+    if "scores" not in card:
+        raise PipelineError(f"{weights}: has no scores; train it again with this version")
+    scores = card["scores"]
+    write_json(out.metrics, {"valid": scores["valid"], "test": scores["test"]})
+    write_history(out.history, card["history"])
+    confusion = scores["confusion"]
     write_csv(out.confusion, ["actual", "predicted"],
               [list(pair) for pair in zip(confusion["actual"], confusion["predicted"],
                                           strict=True)])
-    wrong = evaluation["most_wrong"]
+    wrong = scores["most_wrong"]
     images = read_images(split_path(tensors_dir, "valid"), wrong["index"])
     save_png(most_wrong_grid(images, wrong["actual"], wrong["predicted"]), out.most_wrong)

@@ -17,6 +17,8 @@ from pathlib import Path
 from mnist_pipeline.core.atomic import remove_temporaries, write_bytes
 from mnist_pipeline.core.errors import MissingInputError
 from mnist_pipeline.core.names import SPLITS
+from mnist_pipeline.train.monitor import EpochStats
+from mnist_pipeline.train.ranks import Ranks
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class Checkpoint:
 
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise TypeError(f"holds a {type(state).__name__}, not a dict")
         except Exception as err:  # a damaged file is stale too: never resume from it
             log.warning("%s: unreadable checkpoint (%s); starting from scratch", self.path, err)
             self.remove()
@@ -101,8 +105,31 @@ class Checkpoint:
         write_bytes(self.path, buffer.getbuffer())
         self.saved_epoch = len(state["history"])
 
+    def resume_hint(self) -> str:
+        """What a stopped run leaves for the next one."""
+        if not self.saved_epoch:
+            return "no epoch had finished: the next run starts from scratch"
+        epochs = "epoch 1 is" if self.saved_epoch == 1 else f"epochs 1-{self.saved_epoch} are"
+        return f"{epochs} saved in {self.path}: run `dvc repro` again to resume"
+
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
         remove_temporaries(self.path)  # of a save cut short by a SIGKILL
         with contextlib.suppress(OSError):  # only if no other model's checkpoint is left
             self.path.parent.rmdir()
+
+
+def resume(checkpoint: Checkpoint | None, model, opt, shuffle, ranks: Ranks,
+           epochs: int) -> list[EpochStats]:
+    """The epochs rank 0's checkpoint holds (none without one), its model, optimizer and
+    shuffling generator loaded on every rank."""
+    saved = ranks.from_main(checkpoint.load() if checkpoint is not None else None)
+    if saved is None:
+        return []
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    shuffle.set_state(saved["generator"])
+    if checkpoint is not None:
+        log.info("resuming after epoch %d/%d from %s", len(saved["history"]), epochs,
+                 checkpoint.path)
+    return [EpochStats(**row) for row in saved["history"]]

@@ -1,58 +1,34 @@
-"""Training seen while it runs, in DVC's own tools: after every epoch the train stage rewrites
-its model's ``metrics/<model>.json`` and ``plots/<model>/train.csv`` (the evaluate stage's
-outputs, which ``dvc exp show``, ``dvc plots`` and the VS Code extension read, also in a
-queued experiment's workspace) with the epochs so far, marked ``"status": "training"``, and
-tells the extension a step is done as DVCLive does. Evaluate rewrites both when training ends
-(``"status": "done"``, the test scores); a run that stops leaves them marked ``"stopped"``.
+"""The train stage's live view: two of its own outputs, rewritten after every epoch, that
+``dvc exp show`` (also of a queued experiment, in its temporary workspace) and ``dvc plots show``
+read while it runs: ``live/<model>.json`` (the status and the last epoch's losses and accuracy)
+and ``live/<model>.csv`` (one row per epoch). ``status`` is ``training``, then ``done`` once the
+model is written; a run that stops says ``stopped`` or ``diverged``, never a finished look.
+
+Both hold only what the run computes, no timings: the same params give the same bytes, so DVC
+sees a rerun's outputs unchanged.
 """
 
-import json
-import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import write_csv, write_json
-from mnist_pipeline.core.names import HISTORY_COLUMNS
+from mnist_pipeline.core.atomic import write_json
+from mnist_pipeline.core.model_files import write_history
+from mnist_pipeline.train.monitor import EpochStats
 from mnist_pipeline.train.scoring import DIGITS
 
-# What DVCLive's next_step() touches; the VS Code extension watches it to refresh its plots.
-STEP_SIGNAL = Path(".dvc", "tmp", "exps", "run", "DVCLIVE_STEP_COMPLETED")
 
-
-@dataclass
-class LiveFiles:
+@dataclass(frozen=True)
+class LiveView:
     metrics: Path
     history: Path
-    epochs: int
-    device: str
-    nproc: int
-    done: list = field(default_factory=list)  # the epochs last written
 
-    def update(self, history: list, status: str = "training", seconds: float | None = None
-               ) -> None:
-        """The epochs so far (``EpochRecord`` rows); ``status`` says they are not the end."""
-        train = {"status": status, "epoch": len(history), "epochs": self.epochs,
-                 "device": self.device, "nproc": self.nproc}
-        if seconds is not None:
-            train["epoch_seconds"] = round(seconds, 3)
-        metrics: dict[str, object] = {"train": train}
+    def write(self, history: list[EpochStats], status: str = "training") -> None:
+        """The epochs done so far, and what the run is doing now."""
+        metrics: dict[str, object] = {"status": status, "epoch": len(history)}
         if history:
             last = history[-1]
-            train["train_loss"] = round(last.train_loss, DIGITS)
+            metrics["train_loss"] = round(last.train_loss, DIGITS)
             metrics["valid"] = {"loss": round(last.valid_loss, DIGITS),
                                 "accuracy": round(last.valid_accuracy, DIGITS)}
-        write_csv(self.history, HISTORY_COLUMNS,
-                  [[getattr(row, column) for column in HISTORY_COLUMNS] for row in history])
+        write_history(self.history, [asdict(epoch) for epoch in history])
         write_json(self.metrics, metrics)
-        self.done = list(history)
-        signal_step(len(history))
-
-
-def signal_step(step: int) -> None:
-    """DVCLive's signal to the VS Code extension, in the workspace DVC runs from."""
-    root = os.environ.get("DVC_ROOT")
-    if root is None:
-        return
-    signal = Path(root) / STEP_SIGNAL
-    signal.parent.mkdir(parents=True, exist_ok=True)
-    signal.write_text(json.dumps({"pid": os.getpid(), "step": step}))

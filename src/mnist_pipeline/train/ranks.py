@@ -63,7 +63,7 @@ def ranks_from_environment() -> Ranks:
 def connect(ranks: Ranks, device: torch.device) -> torch.device:
     """This rank's device (its own GPU, ``cuda:<local rank>``, on CUDA), its process group
     joined: the one torchrun prepared, nccl for CUDA tensors, gloo for CPU ones (the
-    callbacks' sums and checkpoint broadcasts)."""
+    monitor's sums and the checkpoint's broadcast)."""
     if ranks.world == 1 or torch.distributed.is_initialized():
         return device
     if device.type == "cuda":
@@ -74,8 +74,9 @@ def connect(ranks: Ranks, device: torch.device) -> torch.device:
     return device
 
 
-def disconnect(ranks: Ranks) -> None:
-    if ranks.world > 1 and torch.distributed.is_initialized():
+def disconnect() -> None:
+    """Leave the process group this rank joined, if any."""
+    if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
 
@@ -108,7 +109,3 @@ def parallel(model, ranks: Ranks):
         param.register_post_accumulate_grad_hook(average)
     return model
 
-
-def unwrap(model):
-    """The model inside a DDP wrapper (what is saved and evaluated), or ``model`` itself."""
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model

@@ -1,19 +1,16 @@
-"""Score the trained model on the validation and test splits, in the process that trained it,
-for its model file's record: loss and accuracy, per-class accuracy, the test labels and
-predictions, and the validation images it gets most wrong.
+"""The trained model's scores, in the process that trained it, for its model card: loss and
+accuracy on the validation and test splits, the test labels and predictions (the evaluate
+stage's confusion matrix) and the validation images it gets most wrong.
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
-from mnist_pipeline.core.names import CLASSES
-from mnist_pipeline.train.batches import BatchIndices
+from mnist_pipeline.train.batches import in_order
 from mnist_pipeline.tutorial.data import WrappedDataLoader
-from mnist_pipeline.tutorial.models import Variant
 
-DIGITS = 6  # metrics are rounded so files stay readable and diffs show real changes
+DIGITS = 6  # scores are rounded so files stay readable and diffs show real changes
 MOST_WRONG = 24  # validation images shown in the most-wrong grid
 
 
@@ -35,49 +32,38 @@ def score(loss_func, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[floa
     return float(loss), float(accuracy)
 
 
-def per_class_accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> dict[str, float | None]:
-    """Accuracy per true label; ``None`` for a label the split lacks, so the keys never vary."""
-    result: dict[str, float | None] = {}
-    for label in range(CLASSES):
-        mask = targets == label
-        accuracy = (predicted[mask] == label).float().mean() if mask.any() else None
-        result[str(label)] = None if accuracy is None else round(float(accuracy), DIGITS)
-    return result
-
-
 def most_wrong(log_probs: np.ndarray, targets: np.ndarray, count: int = MOST_WRONG) -> np.ndarray:
     """Indices of the ``count`` samples with the highest loss, worst first (ties: lower index)."""
     losses = -log_probs[np.arange(len(targets)), targets]
     return np.argsort(-losses, kind="stable")[:count]
 
 
-def evaluate(model, variant: Variant, valid, test, bs: int,
-             valid_outputs: torch.Tensor | None = None) -> dict[str, object]:
-    """The evaluation record of ``model`` (batches of ``bs``); ``valid_outputs``, if given, are
-    its outputs for ``valid`` already (from the last epoch's validation, in the same batches)."""
-    record: dict[str, object] = {}
+def score_model(model, loss_func, reshape_batches, valid, test, bs: int,
+                valid_outputs: torch.Tensor | None = None) -> dict[str, object]:
+    """The scores of ``model`` on the ``(x, y)`` splits ``valid`` and ``test``, in batches of
+    ``bs`` (reshaped as in training); ``valid_outputs``, if given, are its outputs for ``valid``
+    already, in the same batches."""
+    scores: dict[str, object] = {}
     for split, (x, y) in (("valid", valid), ("test", test)):
         if split == "valid" and valid_outputs is not None:
             outputs, targets = valid_outputs, y
         else:
-            dl = DataLoader(TensorDataset(x, y), batch_size=None,
-                            sampler=BatchIndices(len(y), bs))
-            if variant.preprocess is not None:  # what the adaptive CNN's loader does
-                dl = WrappedDataLoader(dl, variant.preprocess)
-            outputs, targets = predict(model, dl)
-        loss, accuracy = score(variant.loss_func, outputs, targets)
-        record[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
+            batches = in_order(x, y, bs)
+            if reshape_batches is not None:  # what the adaptive CNN's loader does
+                batches = WrappedDataLoader(batches, reshape_batches)
+            outputs, targets = predict(model, batches)
+        loss, accuracy = score(loss_func, outputs, targets)
+        scores[split] = {"loss": round(loss, DIGITS), "accuracy": round(accuracy, DIGITS)}
         predicted = outputs.argmax(dim=1)
         if split == "valid":
             # log_softmax also turns scratch's log-probabilities into themselves.
             log_probs = F.log_softmax(outputs, dim=1).cpu().numpy()
             actual, guessed = targets.cpu().numpy(), predicted.cpu().numpy()
             worst = most_wrong(log_probs, actual)
-            record["most_wrong"] = {"index": worst.tolist(), "actual": actual[worst].tolist(),
+            scores["most_wrong"] = {"index": worst.tolist(), "actual": actual[worst].tolist(),
                                     "predicted": guessed[worst].tolist()}
         else:
-            record[split]["per_class_accuracy"] = per_class_accuracy(predicted, targets)
             # Labels 0-9 as one digit each: 10,000 test labels take 10 kB of metadata, not 50.
-            record["confusion"] = {"actual": "".join(map(str, targets.tolist())),
+            scores["confusion"] = {"actual": "".join(map(str, targets.tolist())),
                                    "predicted": "".join(map(str, predicted.tolist()))}
-    return record
+    return scores

@@ -1,6 +1,5 @@
 """Sections "Refactor using Dataset / DataLoader" to "Wrapping DataLoader": ``get_data``,
-``preprocess`` and ``WrappedDataLoader``. The train stage draws the same batches faster with
-``train.batches.get_batches``."""
+``preprocess`` and ``WrappedDataLoader``."""
 
 from torch.utils.data import DataLoader
 

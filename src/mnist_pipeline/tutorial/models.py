@@ -1,17 +1,11 @@
-"""Sections "Refactor using nn.Linear" to "Wrapping DataLoader": the ``torch.nn`` models, and
-``get_model`` for every model; ``VARIANTS`` says how each section trains its model.
+"""Sections "Refactor using nn.Linear" to "Wrapping DataLoader": the ``torch.nn`` models.
+
+``sequential_cnn`` and ``adaptive_cnn`` build the ``nn.Sequential`` the tutorial assigns to
+``model`` in those two sections, so that a new one can be made for every training.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import torch
 import torch.nn.functional as F
-from torch import nn, optim
-
-from mnist_pipeline.core.names import MODEL_NAMES, check_model_name
-from mnist_pipeline.tutorial import data
-from mnist_pipeline.tutorial.scratch import ManualSGD, Scratch, nll
+from torch import nn
 
 
 class Mnist_Logistic(nn.Module):  # noqa: N801 - the tutorial's name
@@ -80,37 +74,3 @@ def adaptive_cnn() -> nn.Sequential:
         nn.AdaptiveAvgPool2d(1),
         Lambda(lambda x: x.view(x.size(0), -1)),
     )
-
-
-def sgd(params, lr: float, momentum: float) -> optim.SGD:
-    return optim.SGD(params, lr=lr, momentum=momentum)
-
-
-def manual_update(params, lr: float, momentum: float) -> ManualSGD:
-    return ManualSGD(list(params), lr)  # params.yaml holds scratch's momentum at 0
-
-
-@dataclass(frozen=True)
-class Variant:
-    model: Callable[[], object]
-    loss_func: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    optimizer: Callable[..., object] = sgd
-    preprocess: Callable | None = None  # what WrappedDataLoader applies to every batch
-
-
-VARIANTS: dict[str, Variant] = {
-    "scratch": Variant(Scratch, nll, manual_update),
-    "logistic": Variant(Mnist_Logistic, F.cross_entropy),
-    "cnn": Variant(Mnist_CNN, F.cross_entropy),
-    "sequential": Variant(sequential_cnn, F.cross_entropy),
-    "adaptive": Variant(adaptive_cnn, F.cross_entropy, preprocess=data.preprocess),
-}
-assert tuple(VARIANTS) == MODEL_NAMES, "names.MODEL_NAMES must list VARIANTS in order"
-
-
-def get_model(name: str, lr: float, momentum: float, dev: torch.device | str = "cpu"):
-    """The tutorial's ``get_model``: ``(model, opt)``, the weights drawn on the CPU (the same on
-    any device), moved to ``dev`` before the optimizer is made, as in "Using your GPU"."""
-    variant = VARIANTS[check_model_name(name)]
-    model = variant.model().to(dev)
-    return model, variant.optimizer(model.parameters(), lr, momentum)
