@@ -142,6 +142,22 @@ def test_a_resumed_file_that_fails_verification_is_downloaded_again_from_byte_0(
     assert offsets[0] is None and offsets[1] > 0 and offsets[2] is None and len(offsets) == 3
 
 
+def test_a_resumed_file_whose_download_from_byte_0_is_wrong_too_fails_and_keeps_nothing(
+        http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", bytes(reversed(PAYLOAD)), "drop")
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError):
+        fetch([url], dest, retries=0)
+    corrupt = PAYLOAD[:-1] + b"\x00"  # the right size: only the md5 tells
+    http_server.serve("mnist.pkl.gz", corrupt)
+    with pytest.raises(FetchError, match="md5 mismatch"):
+        fetch([url], dest)
+    offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
+    assert offsets[0] is None and offsets[1] > 0 and offsets[2] is None and len(offsets) == 3
+    assert_nothing_left(dest)
+    assert parts(dest) == []  # not kept, so no later run takes it for verified
+
+
 # http_server stalls for 5 s: far past the 0.3 s timeout these tests give fetch.
 def test_a_stall_times_out_and_the_retry_resumes(http_server, tmp_path):
     url = http_server.serve("mnist.pkl.gz", PAYLOAD, "stall", "ok")
