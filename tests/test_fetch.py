@@ -75,6 +75,15 @@ def test_downloads_and_verifies(http_server, tmp_path):
     assert http_server.ranges_for("mnist.pkl.gz") == [None]
 
 
+def test_the_folder_and_file_get_the_umask_modes_and_the_umask_is_never_set(
+        http_server, tmp_path, umask_027):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD)
+    dest = tmp_path / "raw"
+    fetch([url], dest)
+    assert dest.stat().st_mode & 0o777 == 0o777 & ~umask_027 == 0o750
+    assert (dest / "mnist.pkl.gz").stat().st_mode & 0o777 == 0o666 & ~umask_027 == 0o640
+
+
 def test_404_moves_on_to_the_mirror_at_once(http_server, tmp_path, slept):
     missing = http_server.url("gone.pkl.gz")
     mirror = http_server.serve("mirror/mnist.pkl.gz", PAYLOAD)
