@@ -92,3 +92,18 @@ def train_here(name: str, tensors: Path, out: Path, live=None, **train):
     finally:
         os.chdir(before)
     return load_model(name, path)
+
+
+@pytest.fixture
+def umask_027(monkeypatch):
+    """The process umask is 0o027 for the test, and any call of ``os.umask`` fails it: reading
+    the umask means setting it, for every thread of the process at once."""
+    set_umask = os.umask
+    old = set_umask(0o027)
+
+    def refuse(mask):
+        raise AssertionError(f"os.umask({mask:#o}) called while other threads may create files")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    yield 0o027
+    set_umask(old)

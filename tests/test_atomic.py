@@ -4,16 +4,21 @@ import os
 
 import pytest
 
-from mnist_pipeline.core.atomic import atomic_path, write_json
+from mnist_pipeline.core.atomic import atomic_path, new_temporary, write_json
 
 
-def test_output_gets_the_umask_mode_not_mkstemps_private_one(tmp_path):
-    old = os.umask(0o022)
-    try:
-        write_json(tmp_path / "m.json", {"a": 1})
-    finally:
-        os.umask(old)
-    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+def test_output_mode_is_0666_less_the_umask_which_is_never_set(tmp_path, umask_027):
+    write_json(tmp_path / "m.json", {"a": 1})
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o666 & ~umask_027 == 0o640
+
+
+def test_a_temporary_name_in_use_is_left_alone_and_another_drawn(tmp_path, monkeypatch):
+    taken = tmp_path / ".m.json.aaaa.tmp"
+    taken.write_text("another writer's")
+    names = iter(["aaaa", "bbbb"])
+    monkeypatch.setattr("mnist_pipeline.core.atomic.secrets.token_hex", lambda _: next(names))
+    assert new_temporary(tmp_path / "m.json") == tmp_path / ".m.json.bbbb.tmp"
+    assert taken.read_text() == "another writer's"
 
 
 def test_a_failed_write_leaves_neither_output_nor_temporary(tmp_path):

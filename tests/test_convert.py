@@ -399,12 +399,21 @@ def test_an_opcode_on_the_wrong_object_is_a_format_error(tmp_path):
         read_source(path)
 
 
+def one_float_pixel(value: float) -> dict[str, np.ndarray]:
+    """Tensors as convert writes them, float32 ``x``, with one pixel set to ``value``."""
+    x = np.zeros((2, 784), np.float32)
+    x[1, 400] = value
+    return {"x": x, "y": np.zeros(2, np.int64)}
+
+
 @pytest.mark.parametrize(("tensors", "message"), [
     ({"x": np.zeros((2, 784), np.uint8)}, "expected tensors x and y"),
     ({"x": np.zeros((2, 700), np.uint8), "y": np.zeros(2, np.int64)}, r"x must be .* \(N, 784\)"),
     ({"x": np.zeros((2, 784), np.uint8), "y": np.zeros(3, np.int64)}, r"y must be int64 \(2,\)"),
     ({"x": np.zeros((2, 784), np.uint8), "y": np.full(2, 10, np.int64)}, "labels must be 0..9"),
     ({"x": np.full((2, 784), 2, np.float32), "y": np.zeros(2, np.int64)}, r"lie in \[0, 1\]"),
+    # Every comparison with NaN is false: a check for values outside [0, 1] would let it pass.
+    *[(one_float_pixel(value), r"lie in \[0, 1\]") for value in (np.nan, np.inf, -np.inf)],
 ])
 def test_a_tensor_file_convert_did_not_write_is_refused_in_one_line(tmp_path, tensors, message):
     from safetensors.numpy import save_file
@@ -412,6 +421,15 @@ def test_a_tensor_file_convert_did_not_write_is_refused_in_one_line(tmp_path, te
     save_file(tensors, str(tmp_path / "valid.safetensors"))
     with pytest.raises(PipelineError, match=message):
         load_split(tmp_path, "valid")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 2.0])
+def test_read_images_refuses_float_pixels_outside_0_1_as_load_split_does(tmp_path, value):
+    from safetensors.numpy import save_file
+
+    save_file(one_float_pixel(value), str(tmp_path / "valid.safetensors"))
+    with pytest.raises(PipelineError, match=r"lie in \[0, 1\]"):
+        read_images(tmp_path / "valid.safetensors", [1])
 
 
 def test_a_file_that_is_not_safetensors_is_refused_in_one_line(tmp_path):

@@ -75,6 +75,15 @@ def test_downloads_and_verifies(http_server, tmp_path):
     assert http_server.ranges_for("mnist.pkl.gz") == [None]
 
 
+def test_the_folder_and_file_get_the_umask_modes_and_the_umask_is_never_set(
+        http_server, tmp_path, umask_027):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD)
+    dest = tmp_path / "raw"
+    fetch([url], dest)
+    assert dest.stat().st_mode & 0o777 == 0o777 & ~umask_027 == 0o750
+    assert (dest / "mnist.pkl.gz").stat().st_mode & 0o777 == 0o666 & ~umask_027 == 0o640
+
+
 def test_404_moves_on_to_the_mirror_at_once(http_server, tmp_path, slept):
     missing = http_server.url("gone.pkl.gz")
     mirror = http_server.serve("mirror/mnist.pkl.gz", PAYLOAD)
@@ -140,6 +149,22 @@ def test_a_resumed_file_that_fails_verification_is_downloaded_again_from_byte_0(
     offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
     # Run 1 from byte 0; run 2 resumes, fails the md5 check, and starts over from byte 0.
     assert offsets[0] is None and offsets[1] > 0 and offsets[2] is None and len(offsets) == 3
+
+
+def test_a_resumed_file_whose_download_from_byte_0_is_wrong_too_fails_and_keeps_nothing(
+        http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", bytes(reversed(PAYLOAD)), "drop")
+    dest = tmp_path / "raw"
+    with pytest.raises(FetchError):
+        fetch([url], dest, retries=0)
+    corrupt = PAYLOAD[:-1] + b"\x00"  # the right size: only the md5 tells
+    http_server.serve("mnist.pkl.gz", corrupt)
+    with pytest.raises(FetchError, match="md5 mismatch"):
+        fetch([url], dest)
+    offsets = resumed_from(http_server.ranges_for("mnist.pkl.gz"))
+    assert offsets[0] is None and offsets[1] > 0 and offsets[2] is None and len(offsets) == 3
+    assert_nothing_left(dest)
+    assert parts(dest) == []  # not kept, so no later run takes it for verified
 
 
 # http_server stalls for 5 s: far past the 0.3 s timeout these tests give fetch.

@@ -14,12 +14,14 @@ prints Hypothesis' statistics: ``HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import gzip
 import json
 import math
 import os
 import pickle
+import shutil
 import struct
 import tempfile
 import time
@@ -55,6 +57,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 MEMORY_LIMIT = 64 * 2**20  # resident memory an input may add
 TIME_LIMIT_S = 5.0  # per input, generous for a loaded CI machine
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-"))
+# Made at import, as the hostile payloads below name a file in it; removed when pytest exits,
+# whether this module's tests ran, failed or were deselected.
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 MARKER = WORK / "code-ran"  # every hostile payload below would create it
 SPLITS = make_splits(12, 4, 4, seed=2)
 

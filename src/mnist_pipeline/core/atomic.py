@@ -11,7 +11,7 @@ import errno
 import glob
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_temporaries(dest)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # mkstemp makes it private (0600); outputs get the umask's mode, for a team sharing a cache.
-    os.chmod(tmp, 0o666 & ~umask())
+    tmp = new_temporary(dest)
     try:
         with full_disk_as_error(dest):
             yield tmp
@@ -46,6 +42,26 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
             fsync(dest.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def new_temporary(dest: Path, folder: bool = False) -> Path:
+    """A new, empty ``.<name>.<random>.tmp`` file (or folder) beside ``dest``.
+
+    Made with mode 0666 (0777) less the umask, as the kernel applies it to any new file: outputs
+    get the usual mode, for a team sharing a cache. (mkstemp's private 0600 would need the umask
+    read back, and reading it means setting it, for every thread of the process at once.)
+    """
+    for _ in range(100):
+        path = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            if folder:
+                os.mkdir(path, 0o777)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(dest))
 
 
 def remove_temporaries(dest: str | Path) -> None:
@@ -77,12 +93,6 @@ def full_disk_as_error(dest: str | Path, what: str = "it") -> Iterator[None]:
         raise OutputWriteError(f"{dest}: could not write {what}: {FULL[err.errno]}; nothing "
                                "was written there. Free some space and run the stage again"
                                ) from err
-
-
-def umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_bytes(dest: str | Path, data: bytes | memoryview) -> None:

@@ -90,9 +90,15 @@ def load_split(folder: str | Path, split: str, device: str = "cpu"):
     _check_split(path, x, y)
     if x.dtype == torch.uint8:  # converted where it lies (on a GPU: a quarter of the copying)
         x = x.to(torch.float32).mul_(PIXEL_SCALE)
-    elif not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails it too
-        raise TensorFileError(f"{path}: x values must lie in [0, 1]; run convert again")
+    else:
+        _check_pixel_range(path, x)
     return x, y
+
+
+def _check_pixel_range(path: Path, x) -> None:
+    """A float32 ``x`` (torch or numpy) lies in [0, 1]."""
+    if not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails it too
+        raise TensorFileError(f"{path}: x values must lie in [0, 1]; run convert again")
 
 
 def _check_split(path: Path, x, y) -> None:
@@ -120,6 +126,7 @@ def read_images(path: str | Path, rows: list[int]) -> np.ndarray:
     if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != PIXELS:
         raise TensorFileError(f"{path}: x must be uint8 or float32 (N, {PIXELS}), got "
                               f"{x.dtype} {x.shape}; run convert again")
+    _check_pixel_range(path, x)
     return x
 
 

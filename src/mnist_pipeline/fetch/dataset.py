@@ -11,12 +11,11 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import fsync, full_disk_as_error, umask
+from mnist_pipeline.core.atomic import fsync, full_disk_as_error, new_temporary
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.names import IDX_FILES, PICKLE_NAME
 from mnist_pipeline.core.params import DataParams
@@ -177,14 +176,12 @@ def file_md5(path: str | Path) -> str:
 def _install(parts: dict[str, Path], dest: Path) -> None:
     """Move verified files into a new folder that then replaces ``dest`` by a rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    building = new_temporary(dest, folder=True)  # the usual mode, unlike mkdtemp's 0700
     try:
         for name, part in parts.items():
             fsync(part)  # on the disk before a name says it is complete
             os.replace(part, building / name)
         fsync(building)
-        # mkdtemp makes the folder private (0700); outputs get the usual umask-based mode.
-        os.chmod(building, 0o777 & ~umask())
         if dest.exists() or dest.is_symlink():
             # rename() cannot replace a non-empty folder: move the old one aside first.
             aside = building.with_name(building.name + ".old")
