@@ -60,7 +60,9 @@ lock:  ## rewrite constraints.txt from a fresh install without it
 	  "$$venv/bin/python" -m pip freeze --exclude-editable | sed -E 's/^(torch==[^+]+)\+.*/\1/'; \
 	} > "$$venv/constraints.txt" && mv "$$venv/constraints.txt" constraints.txt
 
+# A killed dvc can leave dvc.lock or .dvc/tmp/rwlock half-written: repaired first (docs/faults.md).
 repro: install  ## run the whole pipeline (dvc repro)
+	python -m mnist_pipeline.core.dvc_repair
 	dvc repro
 
 test: install  ## run the whole test suite, end-to-end runs included

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import psutil
 
+from mnist_pipeline.core.dvc_repair import LOCK_REFUSED, repair
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from project import RESTORED, RUNNING, create_project  # noqa: E402
@@ -178,30 +180,18 @@ def run_and_kill(project: Path, kill: Kill, durations: dict[str, float],
 # DVC 3.x rewrites these two files in place (truncate, then write): a SIGKILL of dvc in between
 # leaves them cut short, and every later dvc command fails with these messages.
 RWLOCK_CORRUPT = "Unable to read RWLock-file '.dvc/tmp/rwlock'. JSON structure is corrupted"
-LOCK_CORRUPT = ("'./dvc.lock' validation failed", "unable to read: 'dvc.lock'")
 repairs: dict[str, int] = {"rwlock": 0, "dvc.lock": 0}  # how often each procedure was needed
 seen = {"resumed from a checkpoint": 0, "restored from the run-cache": 0}  # in later runs
 
 
 def recover(project: Path, output: str) -> bool:
-    """docs/faults.md's procedures for what a SIGKILL of dvc can leave half-written, applied
-    as a user would, after dvc said so: with no dvc running in the project, remove
-    ``.dvc/tmp/rwlock``; restore ``dvc.lock`` from git (or remove it if git has none) so that
-    the next ``dvc repro`` restores finished stages from the run-cache. Whether one applied."""
-    kind = ("rwlock" if RWLOCK_CORRUPT in output
-            else "dvc.lock" if any(message in output for message in LOCK_CORRUPT) else None)
-    if kind is None:
+    """docs/faults.md's procedures for what a SIGKILL of dvc can leave half-written, as
+    ``make repro`` applies them (``mnist_pipeline.core.dvc_repair``), after dvc said so.
+    Whether one applied."""
+    if RWLOCK_CORRUPT not in output and not any(message in output for message in LOCK_REFUSED):
         return False
-    for process in psutil.process_iter(["cmdline", "cwd"]):
-        if process.info["cwd"] == str(project) and "dvc" in " ".join(
-                process.info["cmdline"] or []):
-            raise RuntimeError(f"dvc is still running in {project}: {process.info}")
-    if kind == "rwlock":
-        (project / ".dvc" / "tmp" / "rwlock").unlink()
-    elif subprocess.run(["git", "checkout", "--", "dvc.lock"], cwd=project,
-                        capture_output=True).returncode != 0:
-        (project / "dvc.lock").unlink()
-    repairs[kind] += 1
+    for done in repair(project):
+        repairs["rwlock" if "rwlock" in done else "dvc.lock"] += 1
     return True
 
 
