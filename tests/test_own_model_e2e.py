@@ -2,6 +2,7 @@
 one in params.yaml's models; `dvc repro` then trains and evaluates it, with nothing else to do."""
 
 import json
+import os
 
 import pytest
 
@@ -35,7 +36,9 @@ def test_a_model_of_ones_own_trains_with_one_entry_in_the_code_and_one_in_params
         "from torch import optim", "from torch import nn, optim") + MLP)
     set_params(project, {"models.mlp": {"lr": 0.1, "momentum": 0.9}})
 
-    ran = stages_run(run(["dvc", "repro", "evaluate@mlp"], project).stdout)
+    # The stages import the project's own copy of the library, the one just changed.
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    ran = stages_run(run(["dvc", "repro", "evaluate@mlp"], project, env=env).stdout)
     assert ran == ["fetch", "convert", "train@mlp", "evaluate@mlp"]
     metrics = json.loads((project / "metrics" / "mlp.json").read_text())
     assert metrics["test"]["accuracy"] > 0.5  # it learned (chance is 0.1)
