@@ -32,11 +32,12 @@ def worker(name: str, epochs: int, out: str) -> None:
     from mnist_pipeline.core.params import load_params
     from mnist_pipeline.core.tensor_files import load_split
     from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
-    from mnist_pipeline.train.callbacks import TrainingRecord
     from mnist_pipeline.train.devices import fastest_layout
+    from mnist_pipeline.train.monitor import Monitor
     from mnist_pipeline.train.ranks import connect, disconnect, parallel, ranks_from_environment
+    from mnist_pipeline.train.variants import VARIANTS, get_model
     from mnist_pipeline.tutorial.data import WrappedDataLoader
-    from mnist_pipeline.tutorial.models import VARIANTS, get_model
+    from mnist_pipeline.tutorial.fit import fit
 
     ranks = ranks_from_environment()
     device = connect(ranks, torch.device("cpu"))
@@ -48,16 +49,16 @@ def worker(name: str, epochs: int, out: str) -> None:
     shuffle = torch.Generator().manual_seed(0)
     train_dl, valid_dl = get_batches(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
                                   shuffle, ranks.rank, ranks.world)
-    if spec.preprocess is not None:
-        train_dl = WrappedDataLoader(train_dl, spec.preprocess)
-        valid_dl = WrappedDataLoader(valid_dl, spec.preprocess)
+    if spec.reshape_batches is not None:
+        train_dl = WrappedDataLoader(train_dl, spec.reshape_batches)
+        valid_dl = WrappedDataLoader(valid_dl, spec.reshape_batches)
     model, opt = get_model(name, hyper.lr, hyper.momentum, device)
     fastest_layout(model, device)
     model = parallel(model, ranks)
     marks = [time.perf_counter()]
-    TrainingRecord(ranks=ranks, on_epoch_end=lambda history: marks.append(time.perf_counter()),
-                   train_rows=len(train[1]), bs=bs).fit(epochs, model, spec.loss_func, opt,
-                                                        train_dl, valid_dl)
+    monitor = Monitor(model, valid_dl, ranks, epochs, len(train_dl), bs, len(train[1]),
+                      on_epoch_end=lambda history: marks.append(time.perf_counter()))
+    fit(epochs, model, spec.loss_func, opt, train_dl, valid_dl, callbacks=monitor)
     epoch_s = [after - before for before, after in zip(marks, marks[1:], strict=False)]
 
     allreduce_us = None
@@ -74,7 +75,7 @@ def worker(name: str, epochs: int, out: str) -> None:
         with open(out, "w") as f:
             json.dump({"epoch_s": epoch_s, "allreduce_us": allreduce_us,
                        "steps": len(train_dl), "threads": torch.get_num_threads()}, f)
-    disconnect(ranks)
+    disconnect()
 
 
 def launch(name: str, epochs: int, nproc: int, out: str) -> dict:

@@ -38,8 +38,7 @@ STAGE_IMPORTS = {
     "fetch": "mnist_pipeline.fetch.dataset, mnist_pipeline.core.params",
     "convert": "mnist_pipeline.convert.readers, mnist_pipeline.core.tensor_files, "
                "mnist_pipeline.evaluate.pictures",
-    "train": "mnist_pipeline.train.variant, mnist_pipeline.core.model_files, "
-             "mnist_pipeline.train.checkpoints",
+    "train": "mnist_pipeline.train.training, mnist_pipeline.train.live",
     "evaluate": "mnist_pipeline.evaluate.results",
 }
 EPOCH_SECONDS = re.compile(r"epoch \d+/\d+ .*\((\d+\.\d+) s\)")

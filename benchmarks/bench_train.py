@@ -14,13 +14,14 @@ import json
 
 import torch
 
-from mnist_pipeline.core.names import MODEL_NAMES
 from mnist_pipeline.core.tensor_files import load_split
 from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
-from mnist_pipeline.train.callbacks import TrainingRecord
 from mnist_pipeline.train.devices import fastest_layout
+from mnist_pipeline.train.monitor import Monitor
+from mnist_pipeline.train.ranks import SINGLE
+from mnist_pipeline.train.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.data import WrappedDataLoader
-from mnist_pipeline.tutorial.models import VARIANTS, get_model
+from mnist_pipeline.tutorial.fit import fit
 
 import tutorial_reference as ref
 from common import OUT, Timer, dataset, machine, median
@@ -36,21 +37,21 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
 
     # The tutorial's side builds the model as the tutorial does (no memory-layout tuning) and
     # uses optim.SGD; the scratch loop updates its weights inline, as the tutorial writes it.
-    # Ours is what the train stage runs: the tutorial's fit with the stage's callbacks.
+    # Ours is what the train stage runs: the tutorial's fit with the stage's Monitor as its
+    # callbacks (its extra pass over the validation batches included).
     torch.manual_seed(seed)
     ref_model = spec.model().to(device)
     ref_opt = torch.optim.SGD(ref_model.parameters(), lr=lr, momentum=momentum)
     torch.manual_seed(seed)
     our_model, our_opt = get_model(name, lr, momentum, device)
     fastest_layout(our_model, device)
-    record = TrainingRecord()
-
     train_dl, valid_dl = get_batches(*(TensorBatchDataset(*pair) for pair in data_dev), bs,
                                   torch.Generator().manual_seed(seed))
-    if spec.preprocess is not None:
-        train_dl = WrappedDataLoader(train_dl, spec.preprocess)
-        valid_dl = WrappedDataLoader(valid_dl, spec.preprocess)
-    ref_train, ref_valid = ref.loaders(*data_cpu, bs, spec.preprocess,
+    if spec.reshape_batches is not None:
+        train_dl = WrappedDataLoader(train_dl, spec.reshape_batches)
+        valid_dl = WrappedDataLoader(valid_dl, spec.reshape_batches)
+    monitor = Monitor(our_model, valid_dl, SINGLE, epochs, len(train_dl), bs, len(data_dev[0][1]))
+    ref_train, ref_valid = ref.loaders(*data_cpu, bs, spec.reshape_batches,
                                        device if device.type != "cpu" else None,
                                        torch.Generator().manual_seed(seed))
     ref_times, our_times = [], []
@@ -63,9 +64,8 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
                 ref_loss = ref.fit_epoch(ref_model, spec.loss_func, ref_opt, ref_train, ref_valid)
         ref_times.append(t.seconds)
         with Timer(sync) as t:  # one more epoch of the same run
-            history = record.fit(len(record.history) + 1, our_model, spec.loss_func, our_opt,
-                                 train_dl, valid_dl)
-        our_loss = history[-1].valid_loss
+            fit(1, our_model, spec.loss_func, our_opt, train_dl, valid_dl, callbacks=monitor)
+        our_loss = monitor.history[-1].valid_loss
         our_times.append(t.seconds)
     ref_s, our_s = median(ref_times), median(our_times)
     return {"model": name, "tutorial_s": ref_s, "ours_s": our_s, "speedup": ref_s / our_s,
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bs", type=int, default=64)
-    parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES))
+    parser.add_argument("--models", nargs="+", default=list(VARIANTS))
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 

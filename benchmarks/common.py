@@ -41,8 +41,7 @@ def dataset(sizes: tuple[int, int, int] = FULL_SIZE) -> tuple[Path, Path]:
     return pickle_path, tensors
 
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
-                 ".dvc/plots/epochs.json"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config"]
 
 
 def make_project(dest: Path, pickle_path: Path, epochs: int, device: str,
@@ -53,7 +52,7 @@ def make_project(dest: Path, pickle_path: Path, epochs: int, device: str,
     for name in PROJECT_FILES:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / name, dest / name)
-    for folder in ("stages", "src"):
+    for folder in ("stages", "src", ".dvc/plots"):
         shutil.copytree(source / folder, dest / folder,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     params = yaml.safe_load((dest / "params.yaml").read_text())

@@ -1,6 +1,7 @@
 """What a change must keep: a first ``dvc repro`` here and at git revision REV, on the same
 generated data, compared file by file. Every model's weights are compared tensor by tensor,
-its record (history, evaluation) key by key, and every metrics and plots file byte for byte.
+its card (history, scores; "record" in older versions) key by key, and every file of the
+live view, the metrics and the plots byte for byte.
 
     python benchmarks/same_outputs.py --against REV [--sizes 5000 1000 1000] [--epochs 2]
 
@@ -17,9 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from common import ROOT, checkout, dataset, make_project
 
-COMPARED = ("metrics", "plots")  # folders compared byte for byte, besides the models
+COMPARED = ("live", "metrics", "plots")  # folders compared byte for byte, besides the models
 
 
 def repro(source: Path, dest: Path, pickle_path: Path, epochs: int) -> Path:
@@ -37,20 +40,28 @@ def weights(path: Path) -> dict[str, bytes]:
     return {key: value.tobytes() for key, value in load_file(str(path)).items()}
 
 
-def compare(here: Path, there: Path) -> tuple[list[str], list[str]]:
-    """``(weights that differ, other files or record keys that differ)``."""
-    from mnist_pipeline.core.model_files import read_record  # from ROOT/src, put first by common
-    from mnist_pipeline.core.names import MODEL_NAMES
+def card(path: Path) -> dict:
+    """A model file's metadata: one key holding JSON, whatever this version named it."""
+    import json
 
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        (value,) = (f.metadata() or {"": "{}"}).values()
+    return json.loads(value)
+
+
+def compare(here: Path, there: Path) -> tuple[list[str], list[str]]:
+    """``(weights that differ, other files or card keys that differ)``."""
     weight_diffs, other_diffs = [], []
-    for name in MODEL_NAMES:
+    for name in yaml.safe_load((here / "params.yaml").read_text())["models"]:
         path = Path("models") / f"{name}.safetensors"
         mine, theirs = weights(here / path), weights(there / path)
         weight_diffs += [f"{path}: {key}" for key in sorted(set(mine) | set(theirs))
                          if mine.get(key) != theirs.get(key)]
-        record, other = read_record(here / path, name), read_record(there / path, name)
-        other_diffs += [f"{path}: record[{key!r}]" for key in sorted(set(record) | set(other))
-                        if record.get(key) != other.get(key)]
+        ours, other = card(here / path), card(there / path)
+        other_diffs += [f"{path}: card[{key!r}]" for key in sorted(set(ours) | set(other))
+                        if ours.get(key) != other.get(key)]
     for folder in COMPARED:
         files = {p.relative_to(here) for p in (here / folder).rglob("*") if p.is_file()}
         files |= {p.relative_to(there) for p in (there / folder).rglob("*") if p.is_file()}
@@ -78,7 +89,7 @@ def main() -> None:
           f"{args.against}")
     print("weights: " + ("identical, tensor by tensor" if not weight_diffs
                          else "DIFFER: " + ", ".join(weight_diffs)))
-    print("records, metrics and plots: " + ("identical" if not other_diffs
+    print("cards, live view, metrics and plots: " + ("identical" if not other_diffs
                                             else "differ: " + ", ".join(other_diffs)))
     sys.exit(1 if weight_diffs else 0)
 
