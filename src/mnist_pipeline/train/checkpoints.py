@@ -10,8 +10,7 @@ import io
 import json
 import logging
 import sys
-import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from mnist_pipeline.core.atomic import remove_temporaries, write_bytes
@@ -23,31 +22,23 @@ from mnist_pipeline.train.ranks import Ranks
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = Path(".checkpoints")
-READ_BYTES = 1 << 24
 
 
 def data_digest(tensors_dir: str | Path) -> Future[str]:
     """SHA-256 of the tensor files, hashed on another thread: hashlib releases the GIL, so it
-    runs on another core while the main thread imports torch."""
-    def sha256() -> None:
-        try:
-            digest = hashlib.sha256()
-            for split in SPLITS:
-                path = Path(tensors_dir) / f"{split}.safetensors"
-                if not path.is_file():
-                    raise MissingInputError(f"{path}: missing; run the convert stage first")
-                digest.update(path.name.encode() + b"\0")
-                with open(path, "rb") as f:
-                    while chunk := f.read(READ_BYTES):
-                        digest.update(chunk)
-            future.set_result(digest.hexdigest())
-        except BaseException as err:  # raised again where the result is asked for
-            future.set_exception(err)
+    runs on another core while this one sets up the training."""
+    paths = [Path(tensors_dir) / f"{split}.safetensors" for split in SPLITS]
+    return ThreadPoolExecutor(1, thread_name_prefix="data-digest").submit(_sha256, paths)
 
-    future: Future[str] = Future()
-    # A daemon: a stage that stops early does not wait for the hash (an executor's would).
-    threading.Thread(target=sha256, name="data-digest", daemon=True).start()
-    return future
+
+def _sha256(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        if not path.is_file():
+            raise MissingInputError(f"{path}: missing; run the convert stage first")
+        with open(path, "rb") as f:
+            digest.update(path.name.encode() + hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
 
 
 def code_digest() -> str:

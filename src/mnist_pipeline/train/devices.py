@@ -35,7 +35,7 @@ def resolve_device(setting: str) -> torch.device:
 
 
 def fastest_layout(model, device: torch.device) -> None:
-    """On the CPU, convolutions in channels-last layout (oneDNN's run ~1.7x faster in it): the
+    """On the CPU, convolutions in channels-last layout (oneDNN's run faster in it): the
     same parameter objects and values, only laid out otherwise in memory."""
     if device.type == "cpu" and isinstance(model, nn.Module) and any(
             isinstance(layer, nn.Conv2d) for layer in model.modules()):

@@ -1,4 +1,5 @@
-"""Keep ``torch.optim`` from importing ``torch._dynamo`` (~2 s) in a process that never compiles.
+"""Keep ``torch.optim`` from importing ``torch._dynamo`` in a process that never compiles (what
+it saves: benchmarks/README.md).
 
 The optimizer imports it only for ``disable`` and ``graph_break()``, which do nothing outside
 ``torch.compile``: :func:`install` puts a stand-in with just those two in its place (anything
