@@ -215,6 +215,24 @@ def test_run_cache_restores_training_through_a_remote(team, tmp_path):
         assert (clone / path).read_text() == experiment_file(team, path)
 
 
+def test_retraining_one_model_alone_changes_nothing_anyone_sees(team, tmp_path):
+    # The train stage writes only its own outputs: retrained with the same params, the same
+    # bytes, and git, DVC and a teammate's fresh clone all see the commit as it was.
+    clone = git_clone(team, tmp_path / "retrainer")
+    run(["dvc", "pull"], clone)
+    before = model_bytes(clone)
+    ran = run(["dvc", "repro", "--force", "--single-item", "train@logistic"], clone)
+    assert stages_run(ran.stdout) == ["train@logistic"]
+    assert model_bytes(clone) == before
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""
+    assert status(clone) == {}
+    # What a teammate gets of that commit (the retrainer's is the same): nothing to run.
+    teammate = git_clone(team, tmp_path / "teammate")
+    run(["dvc", "pull"], teammate)
+    assert repro(teammate) == []
+    assert status(teammate) == {}
+
+
 @pytest.mark.parametrize("link_type", ["symlink", "hardlink"])
 def test_clones_on_one_machine_share_one_cache_without_a_remote(team, tmp_path, link_type):
     clone = git_clone(team, tmp_path / "teammate")
