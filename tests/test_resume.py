@@ -206,6 +206,15 @@ def test_an_interruption_says_where_training_stopped(tiny_splits):
     assert monitored.last.position() == "in epoch 2 after step 4"
 
 
+def train_until_stopped(tensors, here) -> LiveView:
+    """Train logistic with a live view until the stop the test arranged; no model written."""
+    live = LiveView(here / "live.json", here / "live.csv")
+    with pytest.raises(KeyboardInterrupt):
+        train("logistic", params_with(), tensors, here / "m.safetensors", live)
+    assert not (here / "m.safetensors").exists()
+    return live
+
+
 def test_a_stopped_run_says_what_it_kept_and_its_live_view_says_stopped(tensors, here,
                                                                        monkeypatch, caplog):
     import mnist_pipeline.tutorial.fit as tutorial_fit
@@ -219,9 +228,7 @@ def test_a_stopped_run_says_what_it_kept_and_its_live_view_says_stopped(tensors,
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tutorial_fit, "loss_batch", stop_in_epoch_2)
-    live = LiveView(here / "live.json", here / "live.csv")
-    with pytest.raises(KeyboardInterrupt):
-        train("logistic", params_with(), tensors, here / "m.safetensors", live)
+    live = train_until_stopped(tensors, here)
     assert ("interrupted in epoch 2 after step 4; no model written; epoch 1 is saved in "
             ".checkpoints/logistic.pt") in caplog.text
     shown = json.loads(live.metrics.read_text())
@@ -237,13 +244,10 @@ def test_a_stop_while_scoring_keeps_every_epoch_and_says_stopped(tensors, here, 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "score_model", stopped)
-    live = LiveView(here / "live.json", here / "live.csv")
-    with pytest.raises(KeyboardInterrupt):
-        train("logistic", params_with(), tensors, here / "m.safetensors", live)
+    live = train_until_stopped(tensors, here)
     assert ("interrupted after its last epoch; no model written; epochs 1-3 are saved in "
             ".checkpoints/logistic.pt") in caplog.text
     assert json.loads(live.metrics.read_text())["status"] == "stopped"
-    assert not (here / "m.safetensors").exists()
 
 
 def test_a_diverged_run_leaves_no_checkpoint_and_says_diverged(tensors, here):
