@@ -14,7 +14,7 @@ epoch, so ``dvc exp show`` and ``dvc plots`` see the training while it runs.
 After every epoch the stage checkpoints to ``.checkpoints/<model>.pt``; run after an
 interruption (Ctrl-C, SIGTERM), it resumes there and removes the checkpoint once the model is
 written. With ``train.nproc``/``train.nnodes`` > 1 it runs itself under torchrun; other nodes
-join with ``--node-rank N`` (see the README).
+join with ``--node-rank N`` (see docs/scaling.md).
 """
 
 import argparse
@@ -44,8 +44,9 @@ def main() -> None:
     check_model_name(args.model)
     params = load_params(args.params)
     setup = params.train
+    # Also with one node: a --node-rank 1 there would otherwise train alone and write a model.
+    check_node_rank(args.node_rank, setup.nnodes)
     if setup.nproc * setup.nnodes > 1 and not under_torchrun():
-        check_node_rank(args.node_rank, setup.nnodes)
         check_devices(setup)
         sys.exit(run_ranks(setup, args.node_rank, [__file__, *sys.argv[1:]]))
     stop_on_signals()
@@ -56,8 +57,9 @@ def main() -> None:
 
 def check_node_rank(node_rank: int, nnodes: int) -> None:
     if not 0 <= node_rank < nnodes:
-        raise PipelineError(f"--node-rank {node_rank}: expected 0..{nnodes - 1} "
-                            f"(train.nnodes is {nnodes})")
+        expected = "0" if nnodes == 1 else f"0..{nnodes - 1}"
+        raise PipelineError(f"--node-rank {node_rank}: expected {expected} "
+                            f"(train.nnodes is {nnodes}); nothing was trained")
 
 
 if __name__ == "__main__":

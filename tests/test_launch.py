@@ -1,9 +1,15 @@
 """The train stage's launcher: torchrun's command line, and the checks made before any work."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from mnist_pipeline.core.params import TrainParams
 from mnist_pipeline.train.launch import LaunchError, check_devices, torchrun_args
+
+from conftest import ROOT
 
 
 def train(**changes) -> TrainParams:
@@ -46,3 +52,15 @@ def test_one_gpu_per_rank_so_a_numbered_gpu_is_refused_for_several_ranks():
         check_devices(train(device="cuda:1", nproc=2), cuda_devices=4)
     with pytest.raises(LaunchError, match="not mps"):
         check_devices(train(device="mps", nproc=2))
+
+
+def test_a_node_rank_beyond_train_nnodes_fails_in_one_line_and_trains_nothing(tmp_path):
+    result = subprocess.run(  # the project's params.yaml: train.nnodes 1
+        [sys.executable, str(ROOT / "stages" / "train.py"), "cnn", "tensors", "cnn.safetensors",
+         "--params", str(ROOT / "params.yaml"), "--node-rank", "1"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert result.returncode == 1
+    assert result.stderr == ("train: error: --node-rank 1: expected 0 (train.nnodes is 1); "
+                             "nothing was trained\n")
+    assert list(tmp_path.iterdir()) == []
