@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from mnist_pipeline.core.model_files import read_record
 from mnist_pipeline.core.names import MODEL_NAMES
 from mnist_pipeline.core.tensor_files import save_splits
 from mnist_pipeline.train.callbacks import CHECK_EVERY
+from mnist_pipeline.train.launch import WAIT_FOR_MASTER_S
 
 from conftest import ROOT, unused_port, wait_until
 from project import create_project, repro, run, set_params
@@ -197,6 +199,21 @@ def test_a_node_with_other_tensors_refuses_and_node_0_stops_in_one_line_too(data
     for log in logs:
         assert "Traceback" not in log and "Connection closed" not in log, log
     assert not list(tmp_path.glob("node*.safetensors"))
+
+
+def test_a_node_that_finds_nobody_at_train_master_stops_in_one_line(tmp_path):
+    master = f"127.0.0.1:{unused_port()}"
+    params = write_params(tmp_path / "params.yaml", nproc=1, nnodes=2, master=master)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, TRAIN, "logistic", "tensors", "model.safetensors",
+                             "--params", str(params), "--node-rank", "1"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=WAIT_FOR_MASTER_S + 120)
+    assert time.monotonic() - started < WAIT_FOR_MASTER_S + 60
+    assert result.returncode == 1
+    assert result.stderr == (f"train: error: nobody answers at train.master {master} after "
+                             f"{WAIT_FOR_MASTER_S} s (Connection refused): start node 0 "
+                             "(dvc repro) first, and check train.master\n")
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_an_interrupted_two_rank_run_resumes_to_the_same_model(tmp_path):
