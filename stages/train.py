@@ -40,8 +40,9 @@ def main() -> None:
     params = load_params(args.params)
     params.model(args.model)  # a model that params.yaml has
     setup = params.train
+    # Also with one node: a --node-rank 1 there would otherwise train alone and write a model.
+    check_node_rank(args.node_rank, setup.nnodes)
     if setup.nproc * setup.nnodes > 1 and not under_torchrun():
-        check_node_rank(args.node_rank, setup.nnodes)
         check_devices(setup)
         sys.exit(run_ranks(setup, args.node_rank, [__file__, *sys.argv[1:]]))
     stop_on_signals()
@@ -60,8 +61,9 @@ def main() -> None:
 
 def check_node_rank(node_rank: int, nnodes: int) -> None:
     if not 0 <= node_rank < nnodes:
-        raise PipelineError(f"--node-rank {node_rank}: expected 0..{nnodes - 1} "
-                            f"(train.nnodes is {nnodes})")
+        expected = "0" if nnodes == 1 else f"0..{nnodes - 1}"
+        raise PipelineError(f"--node-rank {node_rank}: expected {expected} "
+                            f"(train.nnodes is {nnodes}); nothing was trained")
 
 
 if __name__ == "__main__":

@@ -35,12 +35,21 @@ def stages_run(output: str) -> list[str]:
 
 def create_project(dest: Path, data_url: str, data_file: Path, **train) -> Path:
     """Copy the pipeline into ``dest``, point it at ``data_url`` and commit it."""
+    copy_project(dest, data_url, data_file, **train)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "pipeline"], dest)
+    return dest
+
+
+def copy_project(dest: Path, data_url: str, data_file: Path, **train) -> Path:
+    """Copy the pipeline into ``dest``, over what is there, and point it at ``data_url``."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, dest / name)
     for folder in ("stages", "src"):
-        shutil.copytree(ROOT / folder, dest / folder,
+        shutil.copytree(ROOT / folder, dest / folder, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     set_params(dest, {
         "data.url": data_url,
@@ -52,9 +61,6 @@ def create_project(dest: Path, data_url: str, data_file: Path, **train) -> Path:
         "train.device": "cpu",  # the same results, and the same speed, on a machine with a GPU
         **{f"train.{key}": value for key, value in train.items()},
     })
-    run(["git", "init", "-q", "-b", "main"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-q", "-m", "pipeline"], dest)
     return dest
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from safetensors.torch import load_file
 
 from mnist_pipeline.core.model_files import read_card
 from mnist_pipeline.core.tensor_files import save_splits
+from mnist_pipeline.train.launch import WAIT_FOR_MASTER_S
 from mnist_pipeline.train.monitor import CHECK_EVERY
 
 from conftest import MODEL_NAMES, ROOT, train_here, unused_port, wait_until
@@ -180,6 +182,42 @@ def test_two_nodes_over_loopback_train_like_two_ranks_on_one(data, two_ranks, tm
     assert (one_node_card["nproc"], one_node_card["nnodes"]) == (2, 1)
     assert (card["history"], card["scores"]) == (one_node_card["history"],
                                                  one_node_card["scores"])
+
+
+def test_a_node_with_other_tensors_refuses_and_node_0_stops_in_one_line_too(data, tmp_path):
+    params = write_params(tmp_path / "params.yaml", nproc=1, nnodes=2,
+                          master=f"127.0.0.1:{unused_port()}")
+    save_splits(make_splits(641, 200, 200, seed=5), tmp_path / "stale")  # node 1's tensors
+    nodes = [subprocess.Popen([sys.executable, TRAIN, "logistic", str(tensors),
+                               f"node{rank}.safetensors", "--params", str(params),
+                               "--node-rank", str(rank)],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+             for rank, tensors in enumerate([data / "tensors", tmp_path / "stale"])]
+    logs = [node.communicate(timeout=600)[1] for node in nodes]
+    assert [node.returncode for node in nodes] == [1, 1], logs
+    assert ("train[rank 1]: error: rank 1: this node's data/tensors differs from node 0's"
+            in logs[1])
+    assert ("train: error: rank 0: 1 node(s) run other code or data/tensors than node 0 and "
+            "refused to train; their message says which" in logs[0])
+    for log in logs:
+        assert "Traceback" not in log and "Connection closed" not in log, log
+    assert not list(tmp_path.glob("node*.safetensors"))
+
+
+def test_a_node_that_finds_nobody_at_train_master_stops_in_one_line(tmp_path):
+    master = f"127.0.0.1:{unused_port()}"
+    params = write_params(tmp_path / "params.yaml", nproc=1, nnodes=2, master=master)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, TRAIN, "logistic", "tensors", "model.safetensors",
+                             "--params", str(params), "--node-rank", "1"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=WAIT_FOR_MASTER_S + 120)
+    assert time.monotonic() - started < WAIT_FOR_MASTER_S + 60
+    assert result.returncode == 1
+    assert result.stderr == (f"train: error: nobody answers at train.master {master} after "
+                             f"{WAIT_FOR_MASTER_S} s (Connection refused): start node 0 "
+                             "(dvc repro) first, and check train.master\n")
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_an_interrupted_two_rank_run_resumes_to_the_same_model(tmp_path):

@@ -24,7 +24,16 @@ from mnist_pipeline.fetch.dataset import file_md5
 
 from conftest import MODEL_NAMES
 from http_server import ScriptedServer
-from project import create_project, repro, run, set_params, stages_restored, stages_run
+from project import (
+    ROOT,
+    copy_project,
+    create_project,
+    repro,
+    run,
+    set_params,
+    stages_restored,
+    stages_run,
+)
 from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
@@ -350,46 +359,80 @@ def test_an_offline_clone_pulls_the_dataset_and_runs_the_rest(team, tmp_path):
     assert run(["git", "status", "--porcelain"], clone).stdout == ""
 
 
-def test_runs_committed_before_the_remote_existed_reach_it_and_restore(team, tmp_path):
-    """`dvc push --all-commits` alone misses commits made before the remote was added.
+def test_a_remote_added_later_gets_older_commits_runs_in_a_clone_with_history(tmp_path):
+    """docs/sharing.md, "when the remote came later", step by step in a clone of this
+    repository's own history, whose first commit has a `dvc.yaml` DVC 3 rejects.
 
-    It reads each commit's own `.dvc/config`, where older commits have no remote, and skips
-    their outputs without a word. Declaring the same remote in the clone's local config as well
-    makes it apply to every commit: then the older runs' models and records are uploaded, and a
-    teammate gets an older run back from the run-cache instead of training.
+    `dvc push --all-commits` reads each commit's own `.dvc/config`, and skips the commits made
+    before the remote was added without a word; a remote declared in the local config as well
+    covers them, but a push after one that uploaded nothing reuses DVC's saved push index and
+    still uploads nothing, unless DVC starts from an empty site cache directory.
     """
-    author = git_clone(team, tmp_path / "author")  # main: results, then the remote (HEAD)
-    share_cache(author, team.cache, "symlink")  # the runs made so far are in this cache
-    remote = tmp_path / "remote"
-    run(["dvc", "remote", "modify", "--local", "team", "url", str(remote)], author)
-    run(["dvc", "pull"], author)
-    # A commit made before the remote existed, with a run the remote has never seen: train
-    # logistic at another lr, on a branch off the results commit.
-    run(["git", "checkout", "-q", "-b", "older", "HEAD~1"], author)
-    assert "remote" not in (author / ".dvc" / "config").read_text()
-    set_params(author, {"models.logistic.lr": 0.25})
-    assert "train@logistic" in repro(author)
-    commit(author, "logistic at lr 0.25, before the team had a remote")
+    shallow = run(["git", "rev-parse", "--is-shallow-repository"], ROOT, check=False)
+    if shallow.returncode != 0 or shallow.stdout.strip() != "false":
+        pytest.skip("needs the project's git repository with its full history")
+    dataset = write_pickle(make_splits(600, 200, 200), tmp_path / "mnist.pkl.gz")
+    author = tmp_path / "author"
+    run(["git", "clone", "-q", str(ROOT), str(author)], tmp_path)
+    run(["git", "checkout", "-q", "-B", "author"], author)  # a branch, even if ROOT's is detached
+    copy_project(author, str(dataset), dataset)  # this tree over the history, on tiny data
+    commit(author, "tiny data")
+    # Two runs committed before the team had a remote: the first is in the history only.
+    assert "train@logistic" in repro(author, "evaluate@logistic")
+    commit(author, "logistic at lr 0.5")
     older_model = file_md5(author / "models/logistic.safetensors")
-    run(["git", "checkout", "-q", "main"], author)
-    run(["dvc", "checkout"], author)
+    set_params(author, {"models.logistic.lr": 0.25})
+    assert "train@logistic" in repro(author, "evaluate@logistic")
+    commit(author, "logistic at lr 0.25")
 
-    # What the README used to say: it skips the older commit silently.
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "team", str(remote)], author)
+    commit(author, "team remote")
+    run(["dvc", "push", "--run-cache"], author)  # the page's loop: the workspace's data
+    pushed = run(["dvc", "push", "--all-commits", "--run-cache"], author)
+    first = run(["git", "rev-list", "--max-parents=0", "HEAD"], author).stdout.split()
+    assert f"failed to collect '{first[0]}', skipping" in pushed.stderr
+    assert older_model not in objects(remote)  # its commit has no remote in .dvc/config
+    checked = run(["dvc", "status", "--cloud", "--all-commits"], author, check=False)
+    assert checked.returncode == 1 and f"Failed to collect '{first[0]}'" in checked.stderr
+
+    # The fix: the remote declared locally too; a push that reuses the saved index misses it...
+    run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], author)
     run(["dvc", "push", "--all-commits", "--run-cache"], author)
     assert older_model not in objects(remote)
-    assert "new" in run(["dvc", "status", "--cloud", "--all-commits", "--json"], author).stdout
-    # What works: the same remote declared locally too, as the default.
-    run(["dvc", "remote", "add", "--local", "--force", "-d", "team", str(remote)], author)
-    run(["dvc", "push", "--all-commits", "--run-cache"], author)
+    older_commit = run(["git", "rev-parse", "--short", "HEAD~2"], author).stdout.strip()
+    assert commits_not_on_the_remote(author) == [older_commit]
+    # ...one that starts from an empty site cache directory collects every commit again.
+    site_cache = tmp_path / "site-cache"
+    run(["env", f"DVC_SITE_CACHE_DIR={site_cache}", "dvc", "push", "--all-commits",
+         "--run-cache"], author)
     assert older_model in objects(remote)
+    assert commits_not_on_the_remote(author) == []
 
-    teammate = git_clone(team, tmp_path / "teammate")
-    run(["dvc", "remote", "modify", "--local", "team", "url", str(remote)], teammate)
-    set_params(teammate, {"models.logistic.lr": 0.25})
-    result = run(["dvc", "repro", "--pull"], teammate)
-    assert "train@logistic" in stages_restored(result.stdout)
-    assert "train@logistic" not in stages_run(result.stdout)
+    # A teammate at a commit that has the remote gets the older run back without training.
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(author), str(teammate)], tmp_path)
+    set_params(teammate, {"models.logistic.lr": 0.5})
+    result = run(["dvc", "repro", "--pull", "evaluate@logistic"], teammate)
+    assert stages_restored(result.stdout) == ["train@logistic"]
+    assert stages_run(result.stdout) == ["evaluate@logistic"]
+    assert TRAINED not in result.stdout + result.stderr
     assert file_md5(teammate / "models/logistic.safetensors") == older_model
+    # evaluate's run record came too, but its outputs live in git, not on the remote.
+    assert "Missing cache files" in result.stderr
+
+
+def commits_not_on_the_remote(project: Path) -> list[str]:
+    """The page's check: each commit that changed dvc.lock, checked out in turn."""
+    branch = run(["git", "branch", "--show-current"], project).stdout.strip()
+    revs = run(["git", "log", "--format=%h", "--", "dvc.lock"], project).stdout.split()
+    missing = []
+    for rev in revs:
+        run(["git", "checkout", "-q", rev], project)
+        if run(["dvc", "status", "--cloud", "--quiet"], project, check=False).returncode:
+            missing.append(rev)
+    run(["git", "checkout", "-q", branch], project)
+    return missing
 
 
 def test_a_sweep_split_across_two_machines_is_seen_whole_by_a_teammate(team, tmp_path):

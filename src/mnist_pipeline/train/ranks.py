@@ -85,11 +85,19 @@ def same_inputs_everywhere(ranks: Ranks, code: str, data) -> None:
     a node with another commit or stale tensor files would otherwise train on other inputs."""
     mine = (code, data.result()) if data is not None else None
     theirs = ranks.from_main(mine)
-    if mine is not None and mine != theirs:
+    differs = mine is not None and mine != theirs
+    # Every rank learns how many nodes refuse, so that all stop here with a message, not with a
+    # broken connection at their next collective.
+    refusing = int(ranks.sum_(torch.tensor([int(differs)])).item())
+    if differs:
         what = "code" if mine[0] != theirs[0] else "data/tensors"
         raise DistributedError(f"rank {ranks.rank}: this node's {what} differs from node 0's; "
                                "check out the same commit on every node and "
                                "`dvc pull data/tensors`")
+    if refusing:
+        raise DistributedError(f"rank {ranks.rank}: {refusing} node(s) run other code or "
+                               "data/tensors than node 0 and refused to train; their message "
+                               "says which")
 
 
 def parallel(model, ranks: Ranks):
