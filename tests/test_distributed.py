@@ -184,21 +184,24 @@ def test_two_nodes_over_loopback_train_like_two_ranks_on_one(data, two_ranks, tm
                                                  one_node_card["scores"])
 
 
-def test_a_node_with_other_tensors_refuses_and_node_0_stops_in_one_line_too(data, tmp_path):
+@pytest.mark.parametrize("other", ["data/tensors", "model or its params"])
+def test_a_node_with_other_inputs_refuses_and_node_0_stops_in_one_line_too(data, tmp_path,
+                                                                           other):
     params = write_params(tmp_path / "params.yaml", nproc=1, nnodes=2,
                           master=f"127.0.0.1:{unused_port()}")
-    save_splits(make_splits(641, 200, 200, seed=5), tmp_path / "stale")  # node 1's tensors
-    nodes = [subprocess.Popen([sys.executable, TRAIN, "logistic", str(tensors),
+    save_splits(make_splits(641, 200, 200, seed=5), tmp_path / "stale")
+    node_1 = ([tmp_path / "stale", "logistic"] if other == "data/tensors"  # stale tensors
+              else [data / "tensors", "scratch"])  # the same tensors, another model
+    nodes = [subprocess.Popen([sys.executable, TRAIN, model, str(tensors),
                                f"node{rank}.safetensors", "--params", str(params),
                                "--node-rank", str(rank)],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-             for rank, tensors in enumerate([data / "tensors", tmp_path / "stale"])]
+             for rank, (tensors, model) in enumerate([(data / "tensors", "logistic"), node_1])]
     logs = [node.communicate(timeout=600)[1] for node in nodes]
     assert [node.returncode for node in nodes] == [1, 1], logs
-    assert ("train[rank 1]: error: rank 1: this node's data/tensors differs from node 0's"
-            in logs[1])
-    assert ("train: error: rank 0: 1 node(s) run other code or data/tensors than node 0 and "
+    assert f"train[rank 1]: error: rank 1: this node's {other} differs from node 0's" in logs[1]
+    assert ("train: error: rank 0: 1 node(s) run other code, data or model than node 0 and "
             "refused to train; their message says which" in logs[0])
     for log in logs:
         assert "Traceback" not in log and "Connection closed" not in log, log

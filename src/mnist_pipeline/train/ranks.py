@@ -80,24 +80,26 @@ def disconnect() -> None:
         torch.distributed.destroy_process_group()
 
 
-def same_inputs_everywhere(ranks: Ranks, code: str, data) -> None:
-    """Fail unless every node runs node 0's code on node 0's data (their SHA-256 digests):
-    a node with another commit or stale tensor files would otherwise train on other inputs."""
-    mine = (code, data.result()) if data is not None else None
+def same_inputs_everywhere(ranks: Ranks, code: str, data, run: tuple) -> None:
+    """Fail unless every node trains node 0's model with node 0's params (``run``) and code on
+    node 0's data (their SHA-256 digests): a node with another commit, model or params.yaml, or
+    stale tensor files would otherwise train on other inputs."""
+    mine = (code, data.result(), run) if data is not None else None
     theirs = ranks.from_main(mine)
     differs = mine is not None and mine != theirs
     # Every rank learns how many nodes refuse, so that all stop here with a message, not with a
     # broken connection at their next collective.
     refusing = int(ranks.sum_(torch.tensor([int(differs)])).item())
     if differs:
-        what = "code" if mine[0] != theirs[0] else "data/tensors"
+        what = ("code" if mine[0] != theirs[0] else "data/tensors" if mine[1] != theirs[1]
+                else "model or its params")
         raise DistributedError(f"rank {ranks.rank}: this node's {what} differs from node 0's; "
-                               "check out the same commit on every node and "
-                               "`dvc pull data/tensors`")
+                               "check out the same commit on every node, `dvc pull "
+                               "data/tensors` and start the same model")
     if refusing:
-        raise DistributedError(f"rank {ranks.rank}: {refusing} node(s) run other code or "
-                               "data/tensors than node 0 and refused to train; their message "
-                               "says which")
+        raise DistributedError(f"rank {ranks.rank}: {refusing} node(s) run other code, data "
+                               "or model than node 0 and refused to train; their message says "
+                               "which")
 
 
 def parallel(model, ranks: Ranks):

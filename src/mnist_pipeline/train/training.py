@@ -49,7 +49,8 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
     digest = data_digest(tensors) if ranks.local_rank == 0 else None  # on another core
     device = connect(ranks, resolve_device(setup.device))
     if setup.nnodes > 1:
-        same_inputs_everywhere(ranks, code, digest)
+        same_inputs_everywhere(ranks, code, digest, (name, setup.seed, setup.bs, setup.epochs,
+                                                     hyper.lr, hyper.momentum))
 
     # Tensors, onto the device once. train.seed seeds the initial weights and the shuffling.
     torch.manual_seed(setup.seed)
