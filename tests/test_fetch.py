@@ -339,6 +339,16 @@ def test_an_existing_output_folder_is_replaced_whole(http_server, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["raw"]
 
 
+def test_folders_a_killed_run_left_beside_the_output_are_removed(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD)
+    (tmp_path / ".raw.1a2b3c4d.tmp").mkdir()  # killed while moving the verified files in
+    (tmp_path / ".raw.1a2b3c4d.tmp" / "mnist.pkl.gz").write_bytes(b"half")
+    (tmp_path / "cache").mkdir()  # killed after moving an old output, a link, aside
+    (tmp_path / ".raw.5e6f7a8b.old.tmp").symlink_to(tmp_path / "cache")
+    fetch([url], tmp_path / "raw")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "raw"]
+
+
 # The four idx files -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

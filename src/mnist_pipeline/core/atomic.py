@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,15 @@ def new_temporary(dest: Path, folder: bool = False) -> Path:
 
 
 def remove_temporaries(dest: str | Path) -> None:
-    """The temporary files of writes of ``dest`` that a SIGKILL cut short. Only one process
-    writes a given output at a time (DVC locks the workspace; one rank writes), so none is
-    another writer's."""
+    """The temporary files (or folders) of writes of ``dest`` that a SIGKILL cut short. Only one
+    process writes a given output at a time (DVC locks the workspace; one rank writes), so none
+    is another writer's."""
     dest = Path(dest)
     for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def fsync(path: str | Path) -> None:

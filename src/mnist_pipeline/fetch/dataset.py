@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import fsync, full_disk_as_error, new_temporary
+from mnist_pipeline.core.atomic import fsync, full_disk_as_error, new_temporary, remove_temporaries
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.names import IDX_FILES, PICKLE_NAME
 from mnist_pipeline.core.params import DataParams
@@ -93,7 +93,7 @@ def fetch_dataset(sources: Iterable[Source], dest: str | Path,
     """Fill the folder ``dest`` from the first source whose every file verifies; return it."""
     dest, patience = Path(dest), patience or Patience()
     staging = download_dir(dest)
-    _remove_stale_builds(dest)
+    remove_temporaries(dest)  # folders a killed run left beside dest
     failures = []
     with patience.session() as session, full_disk_as_error(dest, "the download"):
         for source in sources:
@@ -184,26 +184,8 @@ def _install(parts: dict[str, Path], dest: Path) -> None:
         fsync(building)
         if dest.exists() or dest.is_symlink():
             # rename() cannot replace a non-empty folder: move the old one aside first.
-            aside = building.with_name(building.name + ".old")
-            os.replace(dest, aside)
-            os.replace(building, dest)
-            _remove(aside)
-        else:
-            os.replace(building, dest)
+            os.replace(dest, building.with_suffix(".old.tmp"))
+        os.replace(building, dest)
         fsync(dest.parent)
     finally:
-        if building.exists():
-            shutil.rmtree(building)
-
-
-def _remove_stale_builds(dest: Path) -> None:
-    """Folders a killed run left beside ``dest`` (``.raw.*.tmp``, ``.raw.*.tmp.old``)."""
-    for stale in dest.parent.glob(f".{dest.name}.*.tmp*"):
-        _remove(stale)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+        remove_temporaries(dest)  # the old folder; after a failure, the new one
