@@ -372,6 +372,17 @@ def test_an_idx_mirror_fills_the_folder_with_its_four_files(http_server, tmp_pat
     assert [p.name for p in dest.parent.iterdir()] == ["raw"]
 
 
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_an_idx_mirror_can_be_a_local_folder(tmp_path, idx_files, slash):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for name, payload in idx_files.items():
+        (folder / name).write_bytes(payload)
+    md5 = {name: hashlib.md5(payload).hexdigest() for name, payload in idx_files.items()}
+    fetch([idx_source(f"{folder}{slash}", md5)], tmp_path / "raw")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "raw").iterdir()} == idx_files
+
+
 def test_an_idx_mirror_missing_a_file_leaves_nothing_and_the_next_run_reuses_the_rest(
         http_server, tmp_path, idx_files):
     source = serve_idx(http_server, idx_files, **{"t10k-labels-idx1-ubyte.gz": ["404"]})

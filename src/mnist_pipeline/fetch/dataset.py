@@ -57,8 +57,8 @@ def pickle_source(location: str, expected: Expected) -> Source:
 
 
 def idx_source(base: str, md5: dict[str, str]) -> Source:
-    files = tuple(RemoteFile(name, _join(base, name), Expected(None, md5[name]), IDX_MAX_BYTES)
-                  for name in IDX_FILES.values())
+    files = tuple(RemoteFile(name, f"{base.rstrip('/')}/{name}", Expected(None, md5[name]),
+                             IDX_MAX_BYTES) for name in IDX_FILES.values())
     return Source(base, files)
 
 
@@ -70,12 +70,6 @@ def dataset_sources(data: DataParams) -> list[Source]:
         else idx_source(mirror.url, mirror.md5.model_dump(by_alias=True))
         for mirror in data.mirrors or []
     ]
-
-
-def _join(base: str, name: str) -> str:
-    if "://" in base:
-        return base.rstrip("/") + "/" + name
-    return str(Path(base) / name)
 
 
 class FetchError(PipelineError, RuntimeError):
