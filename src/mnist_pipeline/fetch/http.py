@@ -137,12 +137,11 @@ def _get(file, part: Path, response: requests.Response, offset: int) -> bool:
         first = next(chunks, b"")
         _refuse_html(response.headers.get("Content-Type", ""), first)
         # disable=None: a bar on a terminal, silence in logs and CI.
-        with open(part, "ab" if offset else "wb") as out, tqdm(
-                total=total, initial=offset, desc=file.name, unit="B", unit_scale=True,
-                unit_divisor=1024, disable=None, leave=False) as bar:
+        with open(part, "ab" if offset else "wb") as f, tqdm.wrapattr(
+                f, "write", total=total, initial=offset, desc=file.name, disable=None,
+                leave=False) as out:
             for chunk in itertools.chain((first,), chunks):
-                out.write(chunk)
-                bar.update(len(chunk))
+                out.write(chunk)  # and moves the bar
                 if file.max_bytes is not None and out.tell() > file.max_bytes:
                     # A server sending more than the file's size must not fill the disk.
                     raise SourceError(f"more than the expected {file.max_bytes} bytes")
