@@ -54,14 +54,12 @@ def new_temporary(dest: Path, folder: bool = False) -> Path:
     """
     for _ in range(100):
         path = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
-        try:
+        with contextlib.suppress(FileExistsError):  # taken: draw another name
             if folder:
                 os.mkdir(path, 0o777)
             else:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return path
+            return path
     raise FileExistsError(errno.EEXIST, "no unused temporary name", str(dest))
 
 

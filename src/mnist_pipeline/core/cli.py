@@ -64,12 +64,10 @@ def stop_with_parent() -> None:
 
     me = psutil.Process()
     _watched[:] = [(me, me.ppid())]
-    try:
+    with contextlib.suppress(psutil.Error):  # a parent gone already: the watch notices at once
         parent = me.parent()
         if parent is not None and parent.name() in SHELLS:  # `sh -c "python ..."` stayed
             _watched.append((parent, parent.ppid()))
-    except psutil.Error:  # the parent is gone already: the watch below notices at once
-        pass
 
     def watch() -> None:
         while not parent_gone():
