@@ -41,7 +41,7 @@ def _raise_stopped(signum: int, frame) -> None:
 def frozen_imports() -> Iterator[None]:
     """For imports whose objects live as long as the process (torch's ~170k): the collector is
     off while they run and their objects are frozen after, so it never walks them, neither
-    during the import nor at exit (0.5-0.6 s a process here)."""
+    during the import nor at exit."""
     gc.disable()
     try:
         yield
