@@ -16,9 +16,7 @@ import numpy as np
 
 from mnist_pipeline.convert.unpickler import NumpyOnlyUnpickler
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.names import CLASSES, IDX_FILES, PICKLE_NAME, SPLITS
-
-PIXELS = 28 * 28
+from mnist_pipeline.core.names import CLASSES, IDX_FILES, PICKLE_NAME, PIXELS, SPLITS
 
 
 class DatasetFormatError(PipelineError, ValueError):

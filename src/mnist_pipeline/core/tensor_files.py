@@ -20,7 +20,7 @@ from safetensors.numpy import save_file
 
 from mnist_pipeline.core.atomic import atomic_path
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.names import CLASSES, SPLITS
+from mnist_pipeline.core.names import CLASSES, PIXELS, SPLITS
 
 if TYPE_CHECKING:  # convert reads the source files: the train stage has no need of it
     from mnist_pipeline.convert.readers import Split
@@ -37,7 +37,6 @@ def split_path(folder: str | Path, split: str) -> Path:
 
 
 PIXEL_SCALE = 1 / 256  # a uint8 x is k / 256
-PIXELS = 28 * 28
 CHUNK_ROWS = 1024  # rows checked at once (3 MB of float32): two buffers that stay in cache
 
 
