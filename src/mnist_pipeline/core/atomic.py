@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,6 @@ def write_json(dest: str | Path, data: Any) -> None:
     write_bytes(dest, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
-def write_csv(dest: str | Path, header: list[str], rows: list[list[Any]]) -> None:
+def write_csv(dest: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
     lines = [",".join(header)] + [",".join(str(value) for value in row) for row in rows]
     write_bytes(dest, ("\n".join(lines) + "\n").encode())
