@@ -80,10 +80,9 @@ def read_pickle(path: str | Path) -> dict[str, Split]:
     for name, pair in zip(SPLITS, data, strict=True):
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise DatasetFormatError(f"{path}: split {name!r} is not an (x, y) pair")
-        x, y = pair
-        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
+        if not all(isinstance(array, np.ndarray) for array in pair):
             raise DatasetFormatError(f"{path}: split {name!r} does not hold numpy arrays")
-        splits[name] = Split(x, y)
+        splits[name] = Split(*pair)
     return splits
 
 
