@@ -432,6 +432,21 @@ def test_read_images_refuses_float_pixels_outside_0_1_as_load_split_does(tmp_pat
         read_images(tmp_path / "valid.safetensors", [1])
 
 
+@pytest.mark.parametrize(("tensors", "rows", "message"), [
+    ({"y": np.zeros(2, np.int64)}, [0], "valid.safetensors: no tensor 'x'$"),
+    ({"x": np.zeros((2, 784), np.uint8)}, [1, 2],
+     r"tensor 'x' of shape \[2, 784\] has no rows \[1, 2\]$"),
+    ({"x": np.zeros((2, 700), np.float32)}, [0],
+     r"x must be uint8 or float32 \(N, 784\), got float32 \(1, 700\); run convert again$"),
+])
+def test_read_images_names_what_the_tensor_file_lacks(tmp_path, tensors, rows, message):
+    from safetensors.numpy import save_file
+
+    save_file(tensors, str(tmp_path / "valid.safetensors"))
+    with pytest.raises(PipelineError, match=message):
+        read_images(tmp_path / "valid.safetensors", rows)
+
+
 def test_a_file_that_is_not_safetensors_is_refused_in_one_line(tmp_path):
     (tmp_path / "valid.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
     with pytest.raises(PipelineError, match="not a safetensors file"):

@@ -339,6 +339,16 @@ def test_an_existing_output_folder_is_replaced_whole(http_server, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["raw"]
 
 
+def test_folders_a_killed_run_left_beside_the_output_are_removed(http_server, tmp_path):
+    url = http_server.serve("mnist.pkl.gz", PAYLOAD)
+    (tmp_path / ".raw.1a2b3c4d.tmp").mkdir()  # killed while moving the verified files in
+    (tmp_path / ".raw.1a2b3c4d.tmp" / "mnist.pkl.gz").write_bytes(b"half")
+    (tmp_path / "cache").mkdir()  # killed after moving an old output, a link, aside
+    (tmp_path / ".raw.5e6f7a8b.old.tmp").symlink_to(tmp_path / "cache")
+    fetch([url], tmp_path / "raw")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "raw"]
+
+
 # The four idx files -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -360,6 +370,17 @@ def test_an_idx_mirror_fills_the_folder_with_its_four_files(http_server, tmp_pat
     assert fetch([http_server.url("missing.pkl.gz"), source], dest) == source
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == idx_files
     assert [p.name for p in dest.parent.iterdir()] == ["raw"]
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_an_idx_mirror_can_be_a_local_folder(tmp_path, idx_files, slash):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for name, payload in idx_files.items():
+        (folder / name).write_bytes(payload)
+    md5 = {name: hashlib.md5(payload).hexdigest() for name, payload in idx_files.items()}
+    fetch([idx_source(f"{folder}{slash}", md5)], tmp_path / "raw")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "raw").iterdir()} == idx_files
 
 
 def test_an_idx_mirror_missing_a_file_leaves_nothing_and_the_next_run_reuses_the_rest(

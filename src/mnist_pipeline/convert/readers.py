@@ -4,8 +4,6 @@ into validated splits. A broken file fails with one line naming it; an idx heade
 more than its gzip file can hold is refused before anything that large is read.
 """
 
-from __future__ import annotations
-
 import contextlib
 import gzip
 import math
@@ -18,9 +16,7 @@ import numpy as np
 
 from mnist_pipeline.convert.unpickler import NumpyOnlyUnpickler
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.names import CLASSES, IDX_FILES, PICKLE_NAME, SPLITS
-
-PIXELS = 28 * 28
+from mnist_pipeline.core.names import CLASSES, IDX_FILES, PICKLE_NAME, PIXELS, SPLITS
 
 
 class DatasetFormatError(PipelineError, ValueError):
@@ -84,10 +80,9 @@ def read_pickle(path: str | Path) -> dict[str, Split]:
     for name, pair in zip(SPLITS, data, strict=True):
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise DatasetFormatError(f"{path}: split {name!r} is not an (x, y) pair")
-        x, y = pair
-        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
+        if not all(isinstance(array, np.ndarray) for array in pair):
             raise DatasetFormatError(f"{path}: split {name!r} does not hold numpy arrays")
-        splits[name] = Split(x, y)
+        splits[name] = Split(*pair)
     return splits
 
 
@@ -141,7 +136,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
-def _read_at_most(f: _GzipStream, limit: int) -> bytearray:
+def _read_at_most(f: gzip.GzipFile, limit: int) -> bytearray:
     data = bytearray()
     while len(data) < limit:
         chunk = f.read(min(READ_CHUNK_BYTES, limit - len(data)))
@@ -151,44 +146,32 @@ def _read_at_most(f: _GzipStream, limit: int) -> bytearray:
     return data
 
 
-class _GzipStream:
-    """A gzip file's bytes, its read errors one line naming it; apart from the unpickler's on
+class _GzipStream(gzip.GzipFile):
+    """A gzip file whose read errors are one line naming it; apart from the unpickler's on
     purpose: gzip reports a truncated file as ``EOFError``, as pickle does a short pickle."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise MissingInputError(f"{self.path}: missing")
-        self._file = gzip.open(self.path, "rb")  # noqa: SIM115 - closed by __exit__
 
     def read(self, size: int = -1) -> bytes:
         with self._named_errors():
-            return self._file.read(size)
+            return super().read(size)
 
     def readline(self, size: int = -1) -> bytes:
         with self._named_errors():
-            return self._file.readline(size)
-
-    def __enter__(self) -> _GzipStream:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._file.close()
+            return super().readline(size)
 
     @contextlib.contextmanager
     def _named_errors(self) -> Iterator[None]:
         try:
             yield
         except EOFError:
-            raise DatasetFormatError(f"{self.path}: truncated: the gzip data ends before its "
+            raise DatasetFormatError(f"{self.name}: truncated: the gzip data ends before its "
                                      f"end marker (download it again)") from None
         except (gzip.BadGzipFile, zlib.error) as err:
-            with open(self.path, "rb") as f:
+            with open(self.name, "rb") as f:
                 start = f.read(8)
             if not start.startswith(b"\x1f\x8b"):
-                raise DatasetFormatError(f"{self.path}: expected a gzip file (starting 1f 8b), "
+                raise DatasetFormatError(f"{self.name}: expected a gzip file (starting 1f 8b), "
                                          f"got one starting {start!r}") from None
-            raise DatasetFormatError(f"{self.path}: corrupt gzip data: {_one_line(err)}") from None
+            raise DatasetFormatError(f"{self.name}: corrupt gzip data: {_one_line(err)}") from None
 
 
 def _one_line(err: BaseException, limit: int = 120) -> str:

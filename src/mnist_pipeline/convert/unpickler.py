@@ -79,8 +79,8 @@ _GUARDS = {
 class NumpyOnlyUnpickler(pickle._Unpickler):
     """The pure-Python unpickler (as dill subclasses it), not the C one: its memo is a dict,
     where the C unpickler allocates and zeroes an array as long as the largest memo index a
-    pickle names (12 bytes asking for index 2**27 took 2 GB and 6 s, found by fuzzing). On
-    MNIST's few, large opcodes it is as fast: 0.67-0.76 s against 0.71-0.95 s."""
+    pickle names (12 bytes asking for index 2**27 took 2 GB, found by fuzzing). On MNIST's
+    few, large opcodes it is as fast."""
 
     def find_class(self, module: str, name: str):
         guard = _GUARDS.get((module, name))

@@ -12,7 +12,8 @@ import glob
 import json
 import os
 import secrets
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,24 +54,25 @@ def new_temporary(dest: Path, folder: bool = False) -> Path:
     """
     for _ in range(100):
         path = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
-        try:
+        with contextlib.suppress(FileExistsError):  # taken: draw another name
             if folder:
                 os.mkdir(path, 0o777)
             else:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return path
+            return path
     raise FileExistsError(errno.EEXIST, "no unused temporary name", str(dest))
 
 
 def remove_temporaries(dest: str | Path) -> None:
-    """The temporary files of writes of ``dest`` that a SIGKILL cut short. Only one process
-    writes a given output at a time (DVC locks the workspace; one rank writes), so none is
-    another writer's."""
+    """The temporary files (or folders) of writes of ``dest`` that a SIGKILL cut short. Only one
+    process writes a given output at a time (DVC locks the workspace; one rank writes), so none
+    is another writer's."""
     dest = Path(dest)
     for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def fsync(path: str | Path) -> None:
@@ -106,6 +108,6 @@ def write_json(dest: str | Path, data: Any) -> None:
     write_bytes(dest, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
-def write_csv(dest: str | Path, header: list[str], rows: list[list[Any]]) -> None:
+def write_csv(dest: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
     lines = [",".join(header)] + [",".join(str(value) for value in row) for row in rows]
     write_bytes(dest, ("\n".join(lines) + "\n").encode())

@@ -41,7 +41,7 @@ def _raise_stopped(signum: int, frame) -> None:
 def frozen_imports() -> Iterator[None]:
     """For imports whose objects live as long as the process (torch's ~170k): the collector is
     off while they run and their objects are frozen after, so it never walks them, neither
-    during the import nor at exit (0.5-0.6 s a process here)."""
+    during the import nor at exit."""
     gc.disable()
     try:
         yield
@@ -64,12 +64,10 @@ def stop_with_parent() -> None:
 
     me = psutil.Process()
     _watched[:] = [(me, me.ppid())]
-    try:
+    with contextlib.suppress(psutil.Error):  # a parent gone already: the watch notices at once
         parent = me.parent()
         if parent is not None and parent.name() in SHELLS:  # `sh -c "python ..."` stayed
             _watched.append((parent, parent.ppid()))
-    except psutil.Error:  # the parent is gone already: the watch below notices at once
-        pass
 
     def watch() -> None:
         while not parent_gone():

@@ -10,7 +10,7 @@ from pathlib import Path
 from mnist_pipeline.core.atomic import write_bytes, write_csv
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.names import HISTORY_COLUMNS
-from mnist_pipeline.core.tensor_files import read_metadata
+from mnist_pipeline.core.tensor_files import open_safetensors
 
 # safetensors keeps metadata in a hash map whose order changes from run to run; one key holding
 # sorted JSON keeps the file's bytes reproducible (and the values typed).
@@ -27,7 +27,8 @@ def save_model(path: str | Path, state: dict, card: dict[str, object]) -> None:
 
 def read_card(path: str | Path, name: str | None = None) -> dict[str, object]:
     """The card in a model file (``{}`` if none); with ``name``, it must be that model's."""
-    raw = read_metadata(path).get(CARD_KEY)
+    with open_safetensors(path) as f:
+        raw = (f.metadata() or {}).get(CARD_KEY)
     try:
         card = json.loads(raw) if raw is not None else {}
     except ValueError as err:

@@ -1,11 +1,12 @@
-"""The names the stages share: the splits, the dataset's files, the history's columns; and
-the "did you mean" of a misspelt name.
+"""The names and sizes the stages share: the splits, classes and pixels, the dataset's files,
+the history's columns; and the "did you mean" of a misspelt name.
 """
 
 import difflib
 
 SPLITS = ("train", "valid", "test")
 CLASSES = 10
+PIXELS = 28 * 28  # an image's, flattened
 # A training's history, one row per epoch: live/<model>.csv (train) and plots/<model>/train.csv
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
 PICKLE_NAME = "mnist.pkl.gz"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.names import IDX_FILES, did_you_mean
@@ -30,13 +30,9 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-class IdxChecksums(Section):
-    """The md5 of each of the four idx files, under its file name."""
-
-    train_images: MD5 = Field(alias=IDX_FILES["train_images"])
-    train_labels: MD5 = Field(alias=IDX_FILES["train_labels"])
-    test_images: MD5 = Field(alias=IDX_FILES["test_images"])
-    test_labels: MD5 = Field(alias=IDX_FILES["test_labels"])
+# The md5 of each of the four idx files, under its file name.
+IdxChecksums = create_model("IdxChecksums", __base__=Section,
+                            **{key: (MD5, Field(alias=name)) for key, name in IDX_FILES.items()})
 
 
 class Mirror(Section):

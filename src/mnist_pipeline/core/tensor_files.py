@@ -20,7 +20,7 @@ from safetensors.numpy import save_file
 
 from mnist_pipeline.core.atomic import atomic_path
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.names import CLASSES, SPLITS
+from mnist_pipeline.core.names import CLASSES, PIXELS, SPLITS
 
 if TYPE_CHECKING:  # convert reads the source files: the train stage has no need of it
     from mnist_pipeline.convert.readers import Split
@@ -37,7 +37,6 @@ def split_path(folder: str | Path, split: str) -> Path:
 
 
 PIXEL_SCALE = 1 / 256  # a uint8 x is k / 256
-PIXELS = 28 * 28
 CHUNK_ROWS = 1024  # rows checked at once (3 MB of float32): two buffers that stay in cache
 
 
@@ -120,7 +119,17 @@ def _check_split(path: Path, x, y) -> None:
 
 def read_images(path: str | Path, rows: list[int]) -> np.ndarray:
     """These ``rows`` of a tensor file's ``x``, float32 in [0, 1], read alone (no torch)."""
-    x = read_rows(path, "x", rows)
+    with open_safetensors(path) as f:
+        if "x" not in f.keys():  # noqa: SIM118 - safe_open has keys(), not __contains__
+            raise TensorFileError(f"{path}: no tensor 'x'")
+        tensor = f.get_slice("x")
+        shape = tensor.get_shape()
+        if not shape or not all(0 <= row < shape[0] for row in rows):
+            raise TensorFileError(f"{path}: tensor 'x' of shape {shape} has no rows {rows}")
+        try:
+            x = np.concatenate([tensor[row:row + 1] for row in rows])
+        except SafetensorError as err:
+            raise TensorFileError(f"{path}: tensor 'x' unreadable ({err})") from None
     if x.dtype == np.uint8:
         return x.astype(np.float32) * np.float32(PIXEL_SCALE)
     if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != PIXELS:
@@ -128,27 +137,6 @@ def read_images(path: str | Path, rows: list[int]) -> np.ndarray:
                               f"{x.dtype} {x.shape}; run convert again")
     _check_pixel_range(path, x)
     return x
-
-
-def read_rows(path: str | Path, key: str, rows: list[int]) -> np.ndarray:
-    """These ``rows`` of tensor ``key`` of a safetensors file, read alone (no torch)."""
-    with open_safetensors(path) as f:
-        if key not in f.keys():  # noqa: SIM118 - safe_open has keys(), not __contains__
-            raise TensorFileError(f"{path}: no tensor {key!r}")
-        tensor = f.get_slice(key)
-        shape = tensor.get_shape()
-        if not shape or not all(0 <= row < shape[0] for row in rows):
-            raise TensorFileError(f"{path}: tensor {key!r} of shape {shape} has no rows {rows}")
-        try:
-            return np.concatenate([tensor[row:row + 1] for row in rows])
-        except SafetensorError as err:
-            raise TensorFileError(f"{path}: tensor {key!r} unreadable ({err})") from None
-
-
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """A safetensors file's metadata (no torch): ``{}`` if it has none."""
-    with open_safetensors(path) as f:
-        return f.metadata() or {}
 
 
 def open_safetensors(path: str | Path):

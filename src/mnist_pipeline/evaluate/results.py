@@ -32,8 +32,7 @@ def write_results(name: str, weights: str | Path, tensors_dir: str | Path,
     write_history(out.history, card["history"])
     confusion = scores["confusion"]
     write_csv(out.confusion, ["actual", "predicted"],
-              [list(pair) for pair in zip(confusion["actual"], confusion["predicted"],
-                                          strict=True)])
+              zip(confusion["actual"], confusion["predicted"], strict=True))
     wrong = scores["most_wrong"]
     images = read_images(split_path(tensors_dir, "valid"), wrong["index"])
     save_png(most_wrong_grid(images, wrong["actual"], wrong["predicted"]), out.most_wrong)

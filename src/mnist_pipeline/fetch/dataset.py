@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import fsync, full_disk_as_error, new_temporary
+from mnist_pipeline.core.atomic import fsync, full_disk_as_error, new_temporary, remove_temporaries
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.names import IDX_FILES, PICKLE_NAME
 from mnist_pipeline.core.params import DataParams
@@ -57,8 +57,8 @@ def pickle_source(location: str, expected: Expected) -> Source:
 
 
 def idx_source(base: str, md5: dict[str, str]) -> Source:
-    files = tuple(RemoteFile(name, _join(base, name), Expected(None, md5[name]), IDX_MAX_BYTES)
-                  for name in IDX_FILES.values())
+    files = tuple(RemoteFile(name, f"{base.rstrip('/')}/{name}", Expected(None, md5[name]),
+                             IDX_MAX_BYTES) for name in IDX_FILES.values())
     return Source(base, files)
 
 
@@ -70,12 +70,6 @@ def dataset_sources(data: DataParams) -> list[Source]:
         else idx_source(mirror.url, mirror.md5.model_dump(by_alias=True))
         for mirror in data.mirrors or []
     ]
-
-
-def _join(base: str, name: str) -> str:
-    if "://" in base:
-        return base.rstrip("/") + "/" + name
-    return str(Path(base) / name)
 
 
 class FetchError(PipelineError, RuntimeError):
@@ -93,7 +87,7 @@ def fetch_dataset(sources: Iterable[Source], dest: str | Path,
     """Fill the folder ``dest`` from the first source whose every file verifies; return it."""
     dest, patience = Path(dest), patience or Patience()
     staging = download_dir(dest)
-    _remove_stale_builds(dest)
+    remove_temporaries(dest)  # folders a killed run left beside dest
     failures = []
     with patience.session() as session, full_disk_as_error(dest, "the download"):
         for source in sources:
@@ -184,26 +178,8 @@ def _install(parts: dict[str, Path], dest: Path) -> None:
         fsync(building)
         if dest.exists() or dest.is_symlink():
             # rename() cannot replace a non-empty folder: move the old one aside first.
-            aside = building.with_name(building.name + ".old")
-            os.replace(dest, aside)
-            os.replace(building, dest)
-            _remove(aside)
-        else:
-            os.replace(building, dest)
+            os.replace(dest, building.with_suffix(".old.tmp"))
+        os.replace(building, dest)
         fsync(dest.parent)
     finally:
-        if building.exists():
-            shutil.rmtree(building)
-
-
-def _remove_stale_builds(dest: Path) -> None:
-    """Folders a killed run left beside ``dest`` (``.raw.*.tmp``, ``.raw.*.tmp.old``)."""
-    for stale in dest.parent.glob(f".{dest.name}.*.tmp*"):
-        _remove(stale)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+        remove_temporaries(dest)  # the old folder; after a failure, the new one

@@ -102,15 +102,7 @@ def _download(file, part: Path, session: requests.Session,
     retry, attempts = patience.retry(), 1
     while True:
         try:
-            return _get(file, part, session, patience.timeout_s)
-        except _Cut as cut:  # resumed by the next try, if the Retry allows one
-            try:
-                retry = retry.increment("GET", file.location, error=cut.error)
-            except MaxRetryError:
-                raise SourceError(reason_of(cut.error, patience.timeout_s) + _after(attempts),
-                                  transient=True) from None
-            attempts += 1
-            retry.sleep()
+            response, offset = _request(file.location, part, session, patience.timeout_s)
         except requests.RequestException as err:  # urllib3 has retried it already
             cause = _cause(err)
             retried = isinstance(cause, MaxRetryError) and not isinstance(cause.reason,
@@ -119,16 +111,21 @@ def _download(file, part: Path, session: requests.Session,
                               + _after(patience.retries + 1 if retried else 1),
                               transient=isinstance(err, (requests.ConnectionError,
                                                          requests.Timeout))) from err
+        try:
+            return _get(file, part, response, offset)
+        except requests.RequestException as err:  # cut mid-body: the next try resumes it
+            cut = _cause(err)  # urllib3's reason: a ProtocolError or a ReadTimeoutError
+            try:
+                retry = retry.increment("GET", file.location, error=cut)
+            except MaxRetryError:
+                raise SourceError(reason_of(cut, patience.timeout_s) + _after(attempts),
+                                  transient=True) from None
+            attempts += 1
+            retry.sleep()
 
 
-class _Cut(Exception):
-    def __init__(self, error: BaseException) -> None:
-        self.error = error  # urllib3's reason: a ProtocolError or a ReadTimeoutError
-
-
-def _get(file, part: Path, session: requests.Session, timeout_s: float) -> bool:
-    """One GET appending the rest of ``file`` to ``part``; True if it resumed."""
-    response, offset = _request(file.location, part, session, timeout_s)
+def _get(file, part: Path, response: requests.Response, offset: int) -> bool:
+    """Append ``response``'s body to ``part``'s first ``offset`` bytes; True if it resumed."""
     with response:
         if response.status_code >= 400:
             tries = len(response.raw.retries.history) + 1 if response.raw.retries else 1
@@ -137,21 +134,17 @@ def _get(file, part: Path, session: requests.Session, timeout_s: float) -> bool:
         chunks = response.iter_content(CHUNK_BYTES)
         length = response.headers.get("Content-Length", "")
         total = offset + int(length) if length.isdigit() else None
-        try:
-            first = next(chunks, b"")
-            _refuse_html(response.headers.get("Content-Type", ""), first)
-            # disable=None: a bar on a terminal, silence in logs and CI.
-            with open(part, "ab" if offset else "wb") as out, tqdm(
-                    total=total, initial=offset, desc=file.name, unit="B", unit_scale=True,
-                    unit_divisor=1024, disable=None, leave=False) as bar:
-                for chunk in itertools.chain((first,), chunks):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-                    if file.max_bytes is not None and out.tell() > file.max_bytes:
-                        # A server sending more than the file's size must not fill the disk.
-                        raise SourceError(f"more than the expected {file.max_bytes} bytes")
-        except requests.RequestException as err:
-            raise _Cut(_cause(err)) from err
+        first = next(chunks, b"")
+        _refuse_html(response.headers.get("Content-Type", ""), first)
+        # disable=None: a bar on a terminal, silence in logs and CI.
+        with open(part, "ab" if offset else "wb") as f, tqdm.wrapattr(
+                f, "write", total=total, initial=offset, desc=file.name, disable=None,
+                leave=False) as out:
+            for chunk in itertools.chain((first,), chunks):
+                out.write(chunk)  # and moves the bar
+                if file.max_bytes is not None and out.tell() > file.max_bytes:
+                    # A server sending more than the file's size must not fill the disk.
+                    raise SourceError(f"more than the expected {file.max_bytes} bytes")
     return offset > 0
 
 
