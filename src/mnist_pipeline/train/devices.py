@@ -1,6 +1,10 @@
-"""``train.device`` as a torch device (``auto``: cuda, then mps, then cpu) and the memory layout
-a model runs fastest in there. An absent device is an error, never a silent fallback.
+"""``train.device`` as a torch device (``auto``: cuda, then mps, then cpu), and the memory
+layout and allocations a model runs fastest with there. An absent device is an error, never a
+silent fallback.
 """
+
+import ctypes
+import ctypes.util
 
 import torch
 from torch import nn
@@ -40,6 +44,25 @@ def fastest_layout(model, device: torch.device) -> None:
     if device.type == "cpu" and isinstance(model, nn.Module) and any(
             isinstance(layer, nn.Conv2d) for layer in model.modules()):
         model.to(memory_format=torch.channels_last)
+
+
+# glibc's mallopt parameters (malloc.h), and what the training keeps of freed memory.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MAPPED_FROM, KEPT = 32 << 20, 64 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed memory for the next batch; False where there is no glibc.
+
+    By default it maps every block of 128 kB or more afresh and hands back a free heap top of
+    more than 128 kB, so a CNN's activations (hundreds of kB a batch on the CPU) fault their
+    pages in again at every step. glibc raises both limits by itself once a process frees a
+    large mapped block, which a training may or may not happen to do first; this sets them.
+    No library does it (jemalloc or tcmalloc would, preloaded), hence ctypes."""
+    mallopt = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MAPPED_FROM) and mallopt(M_TRIM_THRESHOLD, KEPT))
 
 
 def describe(device: torch.device) -> str:

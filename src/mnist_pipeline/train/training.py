@@ -19,7 +19,12 @@ from mnist_pipeline.core.params import Params
 from mnist_pipeline.core.tensor_files import load_split
 from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
 from mnist_pipeline.train.checkpoints import Checkpoint, code_digest, data_digest, resume, run_key
-from mnist_pipeline.train.devices import describe, fastest_layout, resolve_device
+from mnist_pipeline.train.devices import (
+    describe,
+    fastest_layout,
+    keep_freed_memory,
+    resolve_device,
+)
 from mnist_pipeline.train.live import LiveView
 from mnist_pipeline.train.monitor import DivergenceError, EpochStats, Monitor
 from mnist_pipeline.train.ranks import (
@@ -69,6 +74,7 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
     # Model and optimizer, as the model's tutorial section makes them.
     model, opt = get_model(name, hyper.lr, hyper.momentum, device)
     fastest_layout(model, device)
+    keep_freed_memory()  # the batches' memory reused, not mapped afresh at every step
 
     # Resume from rank 0's checkpoint of this very run (same params, code and data), if any.
     inputs = {"model": name, "train": [setup.seed, setup.bs, setup.epochs],
