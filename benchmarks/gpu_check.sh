@@ -27,12 +27,15 @@ PY
 tensors=benchmarks/out/data-50000-10000-10000/tensors
 for m in scratch logistic cnn sequential adaptive; do
   start=$(date +%s.%N)
-  python3 stages/train.py "$m" "$tensors" "$work/$m.safetensors" --params "$work/params.yaml"
+  python3 stages/train.py "$m" "$tensors" "$work/$m.safetensors" --params "$work/params.yaml" \
+    --live "$work/$m-live.json" "$work/$m-live.csv"
   python3 stages/evaluate.py "$m" "$tensors" "$work/$m.safetensors" "$work/$m.json" \
     "$work/$m-train.csv" "$work/$m-confusion.csv" "$work/$m-wrong.png"
   end=$(date +%s.%N)
   echo "$m: train+evaluate stages $(python3 -c "print(round($end - $start, 1))") s"
-  python3 -c "import json; m = json.load(open('$work/$m.json')); print('  ', m['train'], 'valid', m['valid'], 'test', {k: m['test'][k] for k in ('loss', 'accuracy')})"
+  python3 -c "import json; from mnist_pipeline.core.model_files import read_card; \
+c = read_card('$work/$m.safetensors'); m = json.load(open('$work/$m.json')); \
+print('  ', c['device'], 'valid', m['valid'], 'test', m['test'])"
 done 2>&1 | tee "$out/gpu_stages.txt"
 python3 benchmarks/bench_train.py --device cuda --epochs 3 --json "$out/gpu_bench_train.json" \
   2>&1 | tee "$out/gpu_bench_train.txt"
