@@ -56,8 +56,9 @@ def worker(name: str, epochs: int, out: str) -> None:
     fastest_layout(model, device)
     model = parallel(model, ranks)
     marks = [time.perf_counter()]
-    monitor = Monitor(model, valid_dl, ranks, epochs, len(train_dl), bs, len(train[1]),
-                      on_epoch_end=lambda history: marks.append(time.perf_counter()))
+    monitor = Monitor(model, valid_dl, ranks, epochs, len(train_dl),
+                      on_epoch_end=lambda history: marks.append(time.perf_counter()),
+                      bs=bs, train_rows=len(train[1]))
     fit(epochs, model, spec.loss_func, opt, train_dl, valid_dl, callbacks=monitor)
     epoch_s = [after - before for before, after in zip(marks, marks[1:], strict=False)]
 

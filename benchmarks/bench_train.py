@@ -50,7 +50,7 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
     if spec.reshape_batches is not None:
         train_dl = WrappedDataLoader(train_dl, spec.reshape_batches)
         valid_dl = WrappedDataLoader(valid_dl, spec.reshape_batches)
-    monitor = Monitor(our_model, valid_dl, SINGLE, epochs, len(train_dl), bs, len(data_dev[0][1]))
+    monitor = Monitor(our_model, valid_dl, SINGLE, epochs, len(train_dl))
     ref_train, ref_valid = ref.loaders(*data_cpu, bs, spec.reshape_batches,
                                        device if device.type != "cpu" else None,
                                        torch.Generator().manual_seed(seed))

@@ -4,17 +4,19 @@
 # the train benchmark on cuda, CUDA's start-up, the fixed cost per stage against a bare
 # `import torch; torch.ones(1, device='cuda')` and, when dvc is installed, the whole job
 # against the tutorial's code as one process on the same GPU. Needs torch with CUDA, numpy,
-# pyyaml, pydantic, psutil, safetensors, requests and tqdm; writes its logs to ${OUT:-benchmarks/out}.
+# pyyaml, pydantic, psutil, safetensors, requests, tqdm and pillow; writes its logs to
+# ${OUT:-benchmarks/out}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
 out="${OUT:-benchmarks/out}"
 mkdir -p "$out"
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/gpu.txt"
 
-python3 - "$work" <<'PY'
+tensors=$(python3 - "$work" <<'PY'
 import sys, yaml
 sys.path.insert(0, "benchmarks")
 from common import dataset
@@ -22,9 +24,9 @@ _, tensors = dataset()
 params = yaml.safe_load(open("params.yaml"))
 params["train"]["device"] = "cuda"
 yaml.safe_dump(params, open(f"{sys.argv[1]}/params.yaml", "w"))
-print("tensors", tensors)
+print(tensors)
 PY
-tensors=benchmarks/out/data-50000-10000-10000/tensors
+)
 for m in scratch logistic cnn sequential adaptive; do
   start=$(date +%s.%N)
   python3 stages/train.py "$m" "$tensors" "$work/$m.safetensors" --params "$work/params.yaml" \

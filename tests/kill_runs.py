@@ -190,9 +190,10 @@ def recover(project: Path, output: str) -> bool:
     Whether one applied."""
     if RWLOCK_CORRUPT not in output and not any(message in output for message in LOCK_REFUSED):
         return False
-    for done in repair(project):
-        repairs["rwlock" if "rwlock" in done else "dvc.lock"] += 1
-    return True
+    done = repair(project)
+    for line in done:
+        repairs["rwlock" if "rwlock" in line else "dvc.lock"] += 1
+    return bool(done)
 
 
 def tally(output: str) -> None:

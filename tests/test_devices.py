@@ -1,5 +1,7 @@
 """train.device as a torch device, and the memory layout a model runs in there."""
 
+import sys
+
 import pytest
 import torch
 
@@ -55,3 +57,10 @@ def test_freed_memory_is_kept_for_the_next_batch_where_glibc_allows(monkeypatch)
     assert calls == [(devices.M_MMAP_THRESHOLD, 32 << 20), (devices.M_TRIM_THRESHOLD, 64 << 20)]
     monkeypatch.setattr(devices.ctypes, "CDLL", lambda name: object())  # no mallopt: no glibc
     assert not devices.keep_freed_memory()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_glibc_takes_the_settings():
+    from mnist_pipeline.train.devices import keep_freed_memory
+
+    assert keep_freed_memory()  # mallopt answers 1 for each setting it takes

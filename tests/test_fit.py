@@ -24,7 +24,7 @@ def loaders(tiny_splits, bs=16, seed=0):
 
 def monitored_fit(epochs, model, loss_func, opt, train_dl, valid_dl, monitor_class=Monitor):
     """``fit`` with a Monitor as its callbacks, as the train stage runs it."""
-    monitor = monitor_class(model, valid_dl, SINGLE, epochs, len(train_dl), 0, 0)
+    monitor = monitor_class(model, valid_dl, SINGLE, epochs, len(train_dl))
     fit(epochs, model, loss_func, opt, train_dl, valid_dl, callbacks=monitor)
     return monitor
 
@@ -75,10 +75,10 @@ def test_the_monitors_training_loss_is_the_epochs_sample_weighted_mean(tiny_spli
 
     torch.manual_seed(0)
     model, opt = get_model("logistic", 0.5, 0.0)
-    (record,) = monitored_fit(1, model, F.cross_entropy, opt, train_dl, valid_dl,
-                              Watched).history
+    (epoch,) = monitored_fit(1, model, F.cross_entropy, opt, train_dl, valid_dl,
+                             Watched).history
     assert [num for _, num in seen] == [100] * 6 + [40]
-    assert record.train_loss == pytest.approx(sum(loss * n for loss, n in seen) / 640, rel=1e-12)
+    assert epoch.train_loss == pytest.approx(sum(loss * n for loss, n in seen) / 640, rel=1e-12)
 
 
 def test_loss_batch_without_optimizer_changes_nothing():
@@ -94,9 +94,8 @@ def test_a_monitor_for_several_ranks_needs_the_global_batchs_rows():
     from mnist_pipeline.train.ranks import Ranks
 
     with pytest.raises(ValueError, match="train_rows and bs"):
-        Monitor(None, None, Ranks(rank=0, world=2), 1, 10, 0, 0)
-    monitor = Monitor(None, None, Ranks(rank=0, world=2), 1, 10, 64, 640)
-    assert monitor.steps == 10 and monitor.valid_outputs is None
+        Monitor(None, None, Ranks(rank=0, world=2), 1, 10)
+    Monitor(None, None, Ranks(rank=0, world=2), 1, 10, bs=64, train_rows=640)
 
 
 @pytest.mark.parametrize("name", ["scratch", "adaptive"])
@@ -110,7 +109,7 @@ def test_the_last_epochs_validation_outputs_score_as_a_second_pass_would(tiny_sp
     if variant.reshape_batches is not None:
         train_dl = WrappedDataLoader(train_dl, variant.reshape_batches)
         valid_dl = WrappedDataLoader(valid_dl, variant.reshape_batches)
-    monitor = Monitor(model, valid_dl, SINGLE, 1, len(train_dl), 0, 0)
+    monitor = Monitor(model, valid_dl, SINGLE, 1, len(train_dl))
     assert monitor.valid_outputs is None  # before any epoch
     fit(1, model, variant.loss_func, opt, train_dl, valid_dl, callbacks=monitor)
     assert monitor.valid_outputs.shape == (len(tiny_splits["valid"].y), 10)

@@ -45,7 +45,9 @@ CUTS = {
     # core.autostage DVC stages dvc.lock in git after each run; without it, git has none.
     "dvc.lock, staged in git": ("dvc.lock' validation failed", "took git's last staged copy"),
     "dvc.lock, not in git": ("dvc.lock' validation failed", "removed it (git has none)"),
-    # ...and of .dvc/tmp/rwlock, which dvc rewrites as each command starts and ends.
+    # ...and of .dvc/tmp/rwlock, which dvc rewrites as each stage starts and ends: empty (the
+    # likeliest, its JSON is written at close) or cut inside.
+    "empty rwlock": ("Unable to read RWLock-file '.dvc/tmp/rwlock'", "removed .dvc/tmp/rwlock"),
     "rwlock": ("Unable to read RWLock-file '.dvc/tmp/rwlock'", "removed .dvc/tmp/rwlock"),
 }
 
@@ -60,8 +62,9 @@ def test_what_a_killed_dvc_leaves_half_written_is_repaired_before_make_repro_run
     in_git = cut != "dvc.lock, not in git"
     run(["git", "add", "dvc.lock"] if in_git
         else ["git", "rm", "-q", "--cached", "--ignore-unmatch", "dvc.lock"], reference)
-    if cut == "rwlock":
-        (reference / ".dvc" / "tmp" / "rwlock").write_text('{"read": {"/proj')
+    if cut.endswith("rwlock"):
+        (reference / ".dvc" / "tmp" / "rwlock").write_text(
+            "" if cut.startswith("empty") else '{"read": {"/proj')
     else:
         lock.write_bytes(whole[: whole.index(b"    - path:", len(whole) // 2) + len(b"    - pa")])
     broken = run(["dvc", "repro"], reference, check=False)

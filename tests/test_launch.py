@@ -59,6 +59,8 @@ def test_auto_without_gpus_runs_the_ranks_on_the_cpu_and_cpu_never_asks_torch(mo
 def test_one_gpu_per_rank_so_a_numbered_gpu_is_refused_for_several_ranks():
     with pytest.raises(LaunchError, match="each rank takes its own GPU"):
         check_devices(train(device="cuda:1", nproc=2), cuda_devices=4)
+    with pytest.raises(LaunchError, match=r"with 2 ranks \(train.nproc 1 x train.nnodes 2\)"):
+        check_devices(train(device="cuda:1", nnodes=2), cuda_devices=4)
     with pytest.raises(LaunchError, match="not mps"):
         check_devices(train(device="mps", nproc=2))
 

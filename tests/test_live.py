@@ -30,7 +30,7 @@ class Watched(LiveView):
     def write(self, history, status="training"):
         super().write(history, status)
         self.seen.append((json.loads(self.metrics.read_text()),
-                          self.history.read_text().splitlines()))
+                          self.history_csv.read_text().splitlines()))
 
 
 def test_each_epoch_rewrites_the_live_files_with_the_history_evaluate_writes(
@@ -52,7 +52,7 @@ def test_each_epoch_rewrites_the_live_files_with_the_history_evaluate_writes(
     final = ResultPaths(tmp_path / "m.json", tmp_path / "h.csv", tmp_path / "c.csv",
                         tmp_path / "w.png")
     write_results("logistic", tmp_path / "logistic.safetensors", tensors, final)
-    assert final.history.read_text() == live.history.read_text()
+    assert final.history.read_text() == live.history_csv.read_text()
 
 
 def test_a_run_of_the_same_params_writes_the_same_live_bytes(tensors, tmp_path, monkeypatch):
@@ -62,7 +62,7 @@ def test_a_run_of_the_same_params_writes_the_same_live_bytes(tensors, tmp_path, 
     for run in ("first", "second"):
         live = LiveView(tmp_path / run / "m.json", tmp_path / run / "m.csv")
         train_here("scratch", tensors, tmp_path / run, live, bs=32, epochs=2)
-        written.append((live.metrics.read_bytes(), live.history.read_bytes()))
+        written.append((live.metrics.read_bytes(), live.history_csv.read_bytes()))
     assert written[0] == written[1]
 
 
@@ -72,7 +72,7 @@ def test_a_stopped_run_marks_its_files_as_stopped_with_the_epochs_it_finished(tm
     assert json.loads(live.metrics.read_text()) == {
         "status": "stopped", "epoch": 2, "train_loss": 0.3,
         "valid": {"loss": 0.2, "accuracy": 0.95}}
-    assert live.history.read_text().splitlines()[1:] == ["1,0.5,0.4,0.9", "2,0.3,0.2,0.95"]
+    assert live.history_csv.read_text().splitlines()[1:] == ["1,0.5,0.4,0.9", "2,0.3,0.2,0.95"]
 
 
 def test_progress_lines_where_stderr_is_not_a_terminal(tensors, tmp_path, monkeypatch, caplog):

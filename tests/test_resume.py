@@ -10,15 +10,16 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from mnist_pipeline.core.errors import PipelineError
+from mnist_pipeline.core.model_files import read_card
 from mnist_pipeline.core.params import load_params
 from mnist_pipeline.core.tensor_files import save_splits
 from mnist_pipeline.train import checkpoints
 from mnist_pipeline.train.batches import get_batches
 from mnist_pipeline.train.checkpoints import Checkpoint, data_digest, run_key
 from mnist_pipeline.train.live import LiveView
-from mnist_pipeline.train.monitor import DivergenceError, EpochStats, Monitor
+from mnist_pipeline.train.monitor import DivergenceError, Monitor
 from mnist_pipeline.train.ranks import SINGLE
-from mnist_pipeline.train.training import model_card, train_model
+from mnist_pipeline.train.training import train_model
 from mnist_pipeline.train.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.fit import fit
 
@@ -144,7 +145,7 @@ def loaders(split, bs):
 
 def monitored(model, opt, loss_func, train_dl, valid_dl, epochs, history=(), saved=None):
     """fit with a Monitor, as the stage runs it; returns the monitor (also when it raised)."""
-    monitor = Monitor(model, valid_dl, SINGLE, epochs, len(train_dl), 0, 0, history,
+    monitor = Monitor(model, valid_dl, SINGLE, epochs, len(train_dl), history,
                       saved.append if saved is not None else None)
     try:
         fit(epochs - len(history), model, loss_func, opt, train_dl, valid_dl, callbacks=monitor)
@@ -233,7 +234,7 @@ def test_a_stopped_run_says_what_it_kept_and_its_live_view_says_stopped(tensors,
             ".checkpoints/logistic.pt") in caplog.text
     shown = json.loads(live.metrics.read_text())
     assert shown["status"] == "stopped" and shown["epoch"] == 1
-    assert len(live.history.read_text().splitlines()) == 1 + 1
+    assert len(live.history_csv.read_text().splitlines()) == 1 + 1
 
 
 def test_a_stop_while_scoring_keeps_every_epoch_and_says_stopped(tensors, here, monkeypatch,
@@ -259,14 +260,28 @@ def test_a_diverged_run_leaves_no_checkpoint_and_says_diverged(tensors, here):
     assert not (here / ".checkpoints").exists() and not (here / "m.safetensors").exists()
 
 
-def test_the_card_counts_processes_per_node_and_nodes():
-    params = load_params(ROOT / "params.yaml")
-    params = params.model_copy(update={"train": params.train.model_copy(
-        update={"nproc": 2, "nnodes": 3, "bs": 60})})
-    card = model_card("cnn", params, "cpu", 640, [EpochStats(1, 0.5, 0.4, 0.9)], {})
-    assert (card["nproc"], card["nnodes"]) == (2, 3)
-    assert card["history"] == [{"epoch": 1, "train_loss": 0.5, "valid_loss": 0.4,
-                                "valid_accuracy": 0.9}]
+def test_the_card_counts_processes_per_node_and_nodes_as_params_yaml_sets_them(tensors, here):
+    # One process here, whatever train.nproc says (no torchrun): the card records the params,
+    # not how many ranks happened to run.
+    train("logistic", params_with(nproc=2, nnodes=3, bs=60, epochs=1), tensors,
+          here / "m.safetensors")
+    card = read_card(here / "m.safetensors", "logistic")
+    assert (card["nproc"], card["nnodes"], card["bs"], card["epochs"]) == (2, 3, 60, 1)
+    assert card["device"] == "cpu" and [row["epoch"] for row in card["history"]] == [1]
+
+
+def test_any_failure_leaves_the_live_view_saying_failed_not_training(tensors, here,
+                                                                     monkeypatch):
+    from mnist_pipeline.train import training
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training, "save_model", full_disk)
+    live = LiveView(here / "live.json", here / "live.csv")
+    with pytest.raises(OSError):
+        train("logistic", params_with(epochs=1), tensors, here / "m.safetensors", live)
+    assert json.loads(live.metrics.read_text())["status"] == "failed"
 
 
 def test_an_orphaned_stage_writes_no_model_and_the_next_run_finishes_from_its_checkpoint(

@@ -4,7 +4,6 @@ silent fallback.
 """
 
 import ctypes
-import ctypes.util
 
 import torch
 from torch import nn
@@ -59,7 +58,7 @@ def keep_freed_memory() -> bool:
     pages in again at every step. glibc raises both limits by itself once a process frees a
     large mapped block, which a training may or may not happen to do first; this sets them.
     No library does it (jemalloc or tcmalloc would, preloaded), hence ctypes."""
-    mallopt = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt", None)
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # this process's C library
     if mallopt is None:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, MAPPED_FROM) and mallopt(M_TRIM_THRESHOLD, KEPT))

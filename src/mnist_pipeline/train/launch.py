@@ -32,9 +32,10 @@ def check_devices(train: TrainParams, cuda_devices: int | None = None) -> None:
         if train.device == "mps" and train.nproc > 1:
             raise LaunchError("train.nproc > 1 needs CPU (gloo) or CUDA (nccl) ranks, not mps")
         return
-    if train.device.startswith("cuda:") and train.nproc > 1:
-        raise LaunchError(f"train.device is {train.device!r} with train.nproc {train.nproc}: "
-                          "each rank takes its own GPU (cuda:<local rank>); use 'cuda'")
+    if train.device.startswith("cuda:") and train.ranks > 1:
+        raise LaunchError(f"train.device is {train.device!r} with {train.ranks} ranks "
+                          f"(train.nproc {train.nproc} x train.nnodes {train.nnodes}): each rank "
+                          "takes its own GPU (cuda:<local rank>); use 'cuda'")
     if cuda_devices is None:
         import torch
 

@@ -2,7 +2,8 @@
 ``dvc exp show`` (also of a queued experiment, in its temporary workspace) and ``dvc plots show``
 read while it runs: ``live/<model>.json`` (the status and the last epoch's losses and accuracy)
 and ``live/<model>.csv`` (one row per epoch). ``status`` is ``training``, then ``done`` once the
-model is written; a run that stops says ``stopped`` or ``diverged``, never a finished look.
+model is written; a run that stops says ``stopped``, ``diverged`` or ``failed``, never a finished
+look.
 
 Both hold only what the run computes, no timings: the same params give the same bytes, so DVC
 sees a rerun's outputs unchanged.
@@ -19,8 +20,8 @@ from mnist_pipeline.train.scoring import DIGITS
 
 @dataclass(frozen=True)
 class LiveView:
-    metrics: Path
-    history: Path
+    metrics: Path  # JSON: the status and the last epoch
+    history_csv: Path  # one row per epoch
 
     def write(self, history: list[EpochStats], status: str = "training") -> None:
         """The epochs done so far, and what the run is doing now."""
@@ -30,5 +31,5 @@ class LiveView:
             metrics["train_loss"] = round(last.train_loss, DIGITS)
             metrics["valid"] = {"loss": round(last.valid_loss, DIGITS),
                                 "accuracy": round(last.valid_accuracy, DIGITS)}
-        write_history(self.history, [asdict(epoch) for epoch in history])
+        write_history(self.history_csv, [asdict(epoch) for epoch in history])
         write_json(self.metrics, metrics)

@@ -46,9 +46,10 @@ class Monitor:
     after each epoch (rank 0's saves the checkpoint). With several ranks each step's loss is
     weighed by its whole batch's rows: ``bs`` of the ``train_rows``."""
 
-    def __init__(self, model, valid_dl, ranks: Ranks, epochs: int, steps: int, bs: int,
-                 train_rows: int, history: Sequence[EpochStats] = (),
-                 on_epoch_end: Callable[[list[EpochStats]], None] | None = None) -> None:
+    def __init__(self, model, valid_dl, ranks: Ranks, epochs: int, steps: int,
+                 history: Sequence[EpochStats] = (),
+                 on_epoch_end: Callable[[list[EpochStats]], None] | None = None, *,
+                 bs: int = 0, train_rows: int = 0) -> None:
         if ranks.world > 1 and not (train_rows and bs):
             raise ValueError("several ranks need train_rows and bs: the global batch's rows")
         self.model, self.valid_dl, self.ranks = model, valid_dl, ranks

@@ -47,15 +47,19 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
     model file ``weights`` and, after every epoch, the ``live`` view."""
     check_models(params.models)
     setup, hyper, variant = params.train, params.model(name), VARIANTS[name]
+    # What makes this model: in its checkpoint's key, compared across nodes, on its card.
+    run = {"model": name, "seed": setup.seed, "bs": setup.bs, "epochs": setup.epochs,
+           "lr": hyper.lr, "momentum": hyper.momentum, "device": setup.device,
+           "nproc": setup.nproc, "nnodes": setup.nnodes}
     code = code_digest()  # the code as it runs, not as it may be when a checkpoint is saved
 
     # Device and ranks: one process, or this one's place among torchrun's.
     ranks = ranks_from_environment()
-    digest = data_digest(tensors) if ranks.local_rank == 0 else None  # on another core
+    live = live if ranks.is_main else None
+    data = data_digest(tensors) if ranks.local_rank == 0 else None  # hashed on another core
     device = connect(ranks, resolve_device(setup.device))
     if setup.nnodes > 1:
-        same_inputs_everywhere(ranks, code, digest, (name, setup.seed, setup.bs, setup.epochs,
-                                                     hyper.lr, hyper.momentum))
+        same_inputs_everywhere(ranks, code, data, run)
 
     # Tensors, onto the device once. train.seed seeds the initial weights and the shuffling.
     torch.manual_seed(setup.seed)
@@ -77,14 +81,12 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
     keep_freed_memory()  # the batches' memory reused, not mapped afresh at every step
 
     # Resume from rank 0's checkpoint of this very run (same params, code and data), if any.
-    inputs = {"model": name, "train": [setup.seed, setup.bs, setup.epochs],
-              "device": device.type, "lr": hyper.lr, "momentum": hyper.momentum,
-              "ranks": ranks.world, "torch": torch.__version__,
-              "threads": torch.get_num_threads()}
-    checkpoint = Checkpoint(name, run_key(inputs, code, digest)) if ranks.is_main else None
+    key = {**run, "device": device.type, "torch": torch.__version__,
+           "threads": torch.get_num_threads()}
+    checkpoint = Checkpoint(name, run_key(key, code, data)) if ranks.is_main else None
     history = resume(checkpoint, model, opt, shuffle, ranks, setup.epochs)
-    trained = parallel(model, ranks)  # with several ranks: gradients averaged across them
-    if live is not None and ranks.is_main:
+    ddp_model = parallel(model, ranks)  # the model itself with one rank
+    if live is not None:
         live.write(history)  # no longer the last run's
 
     def epoch_done(history: list[EpochStats]) -> None:  # rank 0, after every epoch
@@ -94,11 +96,12 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
         if live is not None:
             live.write(history)
 
-    # Train: the tutorial's fit, the monitor as its callbacks. Then score, on rank 0.
-    monitor = Monitor(trained, valid_dl, ranks, setup.epochs, len(train_dl), setup.bs,
-                      len(train_y), history, epoch_done if ranks.is_main else None)
+    # Train: the tutorial's fit, the monitor as its callbacks. Then, on rank 0, score the model
+    # and write it with its card (how it was made and how it scored).
+    monitor = Monitor(ddp_model, valid_dl, ranks, setup.epochs, len(train_dl), history,
+                      epoch_done if ranks.is_main else None, bs=setup.bs, train_rows=len(train_y))
     try:
-        fit(setup.epochs - len(history), trained, variant.loss_func, opt, train_dl, valid_dl,
+        fit(setup.epochs - len(history), ddp_model, variant.loss_func, opt, train_dl, valid_dl,
             callbacks=monitor)
         if ranks.is_main:
             test = load_split(tensors, "test", str(device))
@@ -107,37 +110,30 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
             if parent_gone():  # dvc was killed meanwhile: its dvc.lock would not record us
                 log.warning("the process that started this stage has exited")
                 raise Stopped(signal.SIGTERM)
+            card = {**run, "device": describe(device), "train_samples": len(train_y),
+                    "torch": torch.__version__,
+                    "history": [asdict(epoch) for epoch in monitor.history], "scores": scores}
+            save_model(weights, model.state_dict(), card)
+            checkpoint.remove()
     except KeyboardInterrupt:
-        if ranks.is_main:
+        if checkpoint is not None:
             log.warning("interrupted %s; no model written; %s", monitor.position(),
                         checkpoint.resume_hint())
-            if live is not None:
-                live.write(monitor.history, "stopped")
+        show(live, monitor, "stopped")
         raise
     except DivergenceError as err:
-        if ranks.is_main:
+        if checkpoint is not None:
             checkpoint.remove()
-            if live is not None:
-                live.write(monitor.history, "diverged")
+        show(live, monitor, "diverged")
         raise PipelineError(f"{err}; no model written. Lower models.{name}.lr "
                             f"(now {hyper.lr}) and run again") from None
-
-    # Save: the weights, with the model card (how they were made, and how they scored).
-    if ranks.is_main:
-        card = model_card(name, params, describe(device), len(train_y), monitor.history, scores)
-        save_model(weights, model.state_dict(), card)
-        if live is not None:
-            live.write(monitor.history, "done")
-        checkpoint.remove()
+    except Exception:
+        show(live, monitor, "failed")
+        raise
+    show(live, monitor, "done")
 
 
-def model_card(name: str, params: Params, device: str, train_rows: int,
-               history: list[EpochStats], scores: dict[str, object]) -> dict[str, object]:
-    """What the model file says of its weights: the params and versions that made them, the
-    training's history and the trained model's scores."""
-    setup, hyper = params.train, params.model(name)
-    return {"model": name, "device": device, "seed": setup.seed, "epochs": setup.epochs,
-            "bs": setup.bs, "lr": hyper.lr, "momentum": hyper.momentum, "nproc": setup.nproc,
-            "nnodes": setup.nnodes, "train_samples": train_rows, "torch": torch.__version__,
-            "history": [asdict(epoch) for epoch in history], "scores": scores}
-
+def show(live: LiveView | None, monitor: Monitor, status: str) -> None:
+    """The live view's last word on this run (rank 0 alone has one)."""
+    if live is not None:
+        live.write(monitor.history, status)
