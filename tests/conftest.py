@@ -78,8 +78,8 @@ def train_here(name: str, tensors: Path, out: Path, live=None, **train):
     with the project's params changed by ``train``, in ``out`` (its checkpoints too):
     ``(model, card)`` of its model file."""
     from mnist_pipeline.core.params import load_params
+    from mnist_pipeline.evaluate.scoring import load_model
     from mnist_pipeline.train.training import train_model
-    from mnist_pipeline.train.variants import load_model
 
     params = load_params(ROOT / "params.yaml")
     params = params.model_copy(update={"train": params.train.model_copy(

@@ -95,20 +95,3 @@ def test_a_stage_started_by_hand_is_left_alone_when_its_parent_exits(tmp_path):
         assert not (tmp_path / "outcome").exists()
     finally:
         kill_stage(tmp_path)
-
-
-def test_frozen_imports_freezes_what_was_made_inside_and_turns_the_collector_back_on():
-    import gc
-
-    from mnist_pipeline.core.cli import frozen_imports
-
-    before = gc.get_freeze_count()
-    try:
-        with pytest.raises(ImportError), frozen_imports():
-            made = [[i] for i in range(1000)]  # objects the collector tracks
-            assert not gc.isenabled()
-            import mnist_pipeline.no_such_module  # noqa: F401
-        assert gc.isenabled()  # even when an import inside fails
-        assert gc.get_freeze_count() >= before + len(made)
-    finally:
-        gc.unfreeze()

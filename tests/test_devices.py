@@ -1,7 +1,5 @@
 """train.device as a torch device, and the memory layout a model runs in there."""
 
-import sys
-
 import pytest
 import torch
 
@@ -39,28 +37,3 @@ def test_convolutions_run_channels_last_on_the_cpu_with_the_optimizers_own_param
     linear, _ = get_model("logistic", 0.5, 0.0)
     fastest_layout(linear, torch.device("cpu"))
     assert linear.lin.weight.is_contiguous()
-
-
-def test_freed_memory_is_kept_for_the_next_batch_where_glibc_allows(monkeypatch):
-    from mnist_pipeline.train import devices
-
-    calls = []
-
-    class Glibc:
-        def mallopt(self, parameter, value):
-            calls.append((parameter, value))
-            return 1
-
-    monkeypatch.setattr(devices.ctypes, "CDLL", lambda name: Glibc())
-    assert devices.keep_freed_memory()
-    # Blocks under 32 MB come from the heap, and up to 64 MB of it is kept when freed.
-    assert calls == [(devices.M_MMAP_THRESHOLD, 32 << 20), (devices.M_TRIM_THRESHOLD, 64 << 20)]
-    monkeypatch.setattr(devices.ctypes, "CDLL", lambda name: object())  # no mallopt: no glibc
-    assert not devices.keep_freed_memory()
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_glibc_takes_the_settings():
-    from mnist_pipeline.train.devices import keep_freed_memory
-
-    assert keep_freed_memory()  # mallopt answers 1 for each setting it takes

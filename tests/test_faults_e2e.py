@@ -61,7 +61,7 @@ def test_a_diverging_learning_rate_fails_without_writing_a_model(project):
         assert not (project / "models" / "scratch.safetensors").exists()
         assert not (project / ".checkpoints").exists()
         assert (project / "dvc.lock").read_bytes() == lock
-        marked = json.loads((project / "live" / "scratch.json").read_text())
+        marked = json.loads((project / "live" / "scratch" / "metrics.json").read_text())
         assert marked["status"] == "diverged"
         # The results kept in git are evaluate's, untouched by the failed training.
         assert {path: path.read_bytes() for path in results} == results
@@ -70,7 +70,8 @@ def test_a_diverging_learning_rate_fails_without_writing_a_model(project):
     # The failed run recorded nothing: the outputs it replaced come back from the run-cache,
     # and evaluate, whose input is the same model again, has nothing to do.
     assert stages_restored(run(["dvc", "repro"], project).stdout) == ["train@scratch"]
-    assert json.loads((project / "live" / "scratch.json").read_text())["status"] == "done"
+    assert json.loads((project / "live" / "scratch" / "metrics.json").read_text())["status"] \
+        == "done"
     assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
 
 
@@ -100,7 +101,7 @@ def test_two_repros_at_once_one_runs_the_other_fails_and_nothing_breaks(project)
         loser = outputs[[p.returncode for p in both].index(codes[1])]
         assert "is busy, it is being blocked by" in loser or "Unable to acquire lock" in loser
         assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
-        from mnist_pipeline.train.variants import load_model
+        from mnist_pipeline.evaluate.scoring import load_model
 
         for name in MODEL_NAMES:
             load_model(name, project / "models" / f"{name}.safetensors")
@@ -163,8 +164,8 @@ def test_ctrl_c_and_kill_stop_training_and_the_next_repro_resumes_to_the_same_by
     assert not model.exists() and checkpoint.exists()
     assert (project / "dvc.lock").read_bytes() == lock
     # The live view says so, with the epochs that finished: not a finished run's look.
-    live = json.loads((project / "live" / "cnn.json").read_text())
-    assert live["status"] == "stopped" and live["epoch"] >= 1
+    live = json.loads((project / "live" / "cnn" / "metrics.json").read_text())
+    assert live["status"] == "stopped" and live["step"] >= 1
 
     # `kill <pid of dvc>`: dvc dies alone, passing nothing on; the stage notices and stops.
     saved = checkpoint.stat().st_mtime
@@ -179,8 +180,16 @@ def test_ctrl_c_and_kill_stop_training_and_the_next_repro_resumes_to_the_same_by
     resumed = run(["dvc", "repro", "train@cnn"], project)
     assert "resuming after epoch" in resumed.stdout + resumed.stderr
     assert not checkpoint.exists()
-    interrupted_twice = model.read_bytes()
+    interrupted_twice = model.read_bytes(), live_files(project / "live" / "cnn")
+    # The live view's step series continues where it stopped: no epoch twice, none missing.
+    curve = (project / "live/cnn/plots/metrics/valid_loss.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in curve[1:]] == ["1", "2", "3", "4"]
 
     fresh = run(["dvc", "repro", "--force", "--single-item", "train@cnn"], project)
     assert "resuming" not in fresh.stdout + fresh.stderr
-    assert model.read_bytes() == interrupted_twice
+    assert (model.read_bytes(), live_files(project / "live" / "cnn")) == interrupted_twice
+
+
+def live_files(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in folder.rglob("*") if path.is_file()}

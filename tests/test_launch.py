@@ -1,59 +1,47 @@
-"""The train stage's launcher: torchrun's command line, and the checks made before any work."""
-
-import os
-import socket
-import subprocess
-import sys
+"""The train stage's hand-over to torchrun: the command line torchrun itself reads, the checks
+made before any work, and torchrun's failures in one line."""
 
 import pytest
+from torch.distributed.run import parse_args
 
 from mnist_pipeline.core.params import TrainParams
-from mnist_pipeline.train.launch import (
-    WAIT_FOR_NODES_S,
-    LaunchError,
-    check_devices,
-    run_ranks,
-    torchrun_args,
-    wait_for_master,
-)
-
-from conftest import ROOT, unused_port
+from mnist_pipeline.train.launch import LaunchError, check_devices, run_ranks, torchrun_args
 
 
 def train(**changes) -> TrainParams:
     return TrainParams(**{"seed": 0, "device": "cuda", "bs": 64, "epochs": 2, **changes})
 
 
-def test_one_node_uses_a_standalone_rendezvous_on_a_free_port():
-    assert torchrun_args(train(nproc=2), 0, ["stages/train.py", "cnn"]) == [
-        "--nproc-per-node=2", "--standalone", "stages/train.py", "cnn"]
+def torchrun_reads(train: TrainParams, node_rank: int = 0):
+    """What torchrun's own parser makes of the stage's command line."""
+    return parse_args([*torchrun_args(train, node_rank), "stages/train.py", "cnn"])
 
 
-def test_several_nodes_meet_at_node_0_with_their_node_rank():
-    args = torchrun_args(train(nproc=4, nnodes=2, master="node0.example:29400"), 1, ["s.py"])
-    assert args == ["--nproc-per-node=4", "--nnodes=2", "--node-rank=1",
-                    "--master-addr=node0.example", "--master-port=29400",
-                    f"--rdzv-conf=timeout={WAIT_FOR_NODES_S}", "s.py"]
-    ipv6 = torchrun_args(train(nnodes=2, master="[fd00::1]:29400"), 0, [])
-    assert "--master-addr=fd00::1" in ipv6
+def test_one_node_gets_a_standalone_rendezvous_on_a_free_port():
+    args = torchrun_reads(train(nproc=2))
+    assert (args.standalone, args.nproc_per_node, args.nnodes) == (True, "2", "1:1")
+    assert (args.training_script, args.training_script_args) == ("stages/train.py", ["cnn"])
+
+
+def test_several_nodes_meet_at_node_0_as_train_master_says():
+    args = torchrun_reads(train(nproc=4, nnodes=2, master="node0.example:29400"), 1)
+    assert not args.standalone and args.rdzv_backend == "static"
+    assert (args.nproc_per_node, args.nnodes, args.node_rank) == ("4", "2", 1)
+    assert (args.master_addr, args.master_port) == ("node0.example", 29400)
+    assert torchrun_reads(train(nnodes=2, master="[fd00::1]:29400")).master_addr == "fd00::1"
 
 
 def test_more_ranks_than_gpus_is_refused_before_any_work():
     with pytest.raises(LaunchError, match="train.nproc is 4 but this node has 2 CUDA device"):
         check_devices(train(nproc=4), cuda_devices=2)
     check_devices(train(nproc=2), cuda_devices=2)
+    with pytest.raises(LaunchError, match="train.nproc is 2 but this node has 1 CUDA device"):
+        check_devices(train(device="auto", nproc=2), cuda_devices=1)
 
 
-def test_auto_without_gpus_runs_the_ranks_on_the_cpu_and_cpu_never_asks_torch(monkeypatch):
+def test_auto_without_gpus_runs_the_ranks_on_the_cpu():
     check_devices(train(device="auto", nproc=8), cuda_devices=0)
-
-    def asked():
-        raise AssertionError("a CPU run asked torch for its GPUs")
-
-    monkeypatch.setattr("torch.cuda.device_count", asked)
-    check_devices(train(device="cpu", nproc=8))
-    with pytest.raises(AssertionError, match="asked torch"):
-        check_devices(train(device="auto", nproc=8))
+    check_devices(train(device="cpu", nproc=8), cuda_devices=0)
 
 
 def test_one_gpu_per_rank_so_a_numbered_gpu_is_refused_for_several_ranks():
@@ -62,27 +50,7 @@ def test_one_gpu_per_rank_so_a_numbered_gpu_is_refused_for_several_ranks():
     with pytest.raises(LaunchError, match=r"with 2 ranks \(train.nproc 1 x train.nnodes 2\)"):
         check_devices(train(device="cuda:1", nnodes=2), cuda_devices=4)
     with pytest.raises(LaunchError, match="not mps"):
-        check_devices(train(device="mps", nproc=2))
-
-
-def test_a_node_rank_beyond_train_nnodes_fails_in_one_line_and_trains_nothing(tmp_path):
-    result = subprocess.run(  # the project's params.yaml: train.nnodes 1
-        [sys.executable, str(ROOT / "stages" / "train.py"), "cnn", "tensors", "cnn.safetensors",
-         "--params", str(ROOT / "params.yaml"), "--node-rank", "1"], cwd=tmp_path,
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-    assert result.returncode == 1
-    assert result.stderr == ("train: error: --node-rank 1: expected 0 (train.nnodes is 1); "
-                             "nothing was trained\n")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_another_node_waits_for_node_0_a_bounded_time_then_fails_in_one_line():
-    with pytest.raises(LaunchError, match=r"^nobody answers at train.master 127.0.0.1:\d+ "
-                                          r"after 1 s \(Connection refused\): start node 0"):
-        wait_for_master(f"127.0.0.1:{unused_port()}", timeout=1)
-    with socket.create_server(("127.0.0.1", 0)) as node0:
-        wait_for_master(f"127.0.0.1:{node0.getsockname()[1]}", timeout=1)
+        check_devices(train(device="mps", nproc=2), cuda_devices=0)
 
 
 def test_nodes_that_do_not_meet_end_in_one_line(monkeypatch, capsys):
@@ -94,7 +62,7 @@ def test_nodes_that_do_not_meet_end_in_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr("torch.distributed.run.run", waited_in_vain)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # run_ranks sets it, for this test only
-    assert run_ranks(train(device="cpu", nnodes=2, master="127.0.0.1:29400"), 0, ["s.py"]) == 1
+    assert run_ranks(train(device="cpu", nnodes=2, master="127.0.0.1:29400"), ["s.py"]) == 1
     assert capsys.readouterr().err == (
         "train: error: the nodes did not meet at train.master 127.0.0.1:29400: Timed out after "
         "600 seconds waiting for clients. 1/2 clients joined.\n")

@@ -1,5 +1,5 @@
-"""Training seen while it runs: the train stage's live files after each epoch, the same history
-as the evaluate stage's, and progress lines where stderr is not a terminal."""
+"""Training seen while it runs: DVCLive's files in the train stage's live folder after each
+epoch, the same history as the model card's, and progress lines where stderr is no terminal."""
 
 import json
 import logging
@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from mnist_pipeline.core.tensor_files import save_splits
-from mnist_pipeline.evaluate.results import ResultPaths, write_results
-from mnist_pipeline.train import monitor
+from mnist_pipeline.train import progress
 from mnist_pipeline.train.live import LiveView
 from mnist_pipeline.train.monitor import EpochStats
 
@@ -22,37 +21,54 @@ def tensors(tiny_splits, tmp_path_factory):
     return folder
 
 
+def curves(folder):
+    """DVCLive's per-epoch curves: {name: [(step, value), ...]}."""
+    found = {}
+    for path in sorted((folder / "plots" / "metrics").glob("*.tsv")):
+        header, *rows = path.read_text().splitlines()
+        assert header == f"step\t{path.stem}"
+        found[path.stem] = [(int(step), float(value))
+                            for step, value in (row.split("\t") for row in rows)]
+    return found
+
+
 class Watched(LiveView):
-    """A live view that also keeps what each write wrote."""
+    """A live view that keeps what its folder held after each epoch and each status."""
 
-    seen: list
+    seen: list = []
 
-    def write(self, history, status="training"):
-        super().write(history, status)
-        self.seen.append((json.loads(self.metrics.read_text()),
-                          self.history_csv.read_text().splitlines()))
+    def log_epoch(self, stats):
+        super().log_epoch(stats)
+        self.seen.append(self.look())
+
+    def status(self, status):
+        super().status(status)
+        self.seen.append(self.look())
+
+    def look(self):
+        folder = self.live.dir
+        from pathlib import Path
+
+        return json.loads((Path(folder) / "metrics.json").read_text()), curves(Path(folder))
 
 
-def test_each_epoch_rewrites_the_live_files_with_the_history_evaluate_writes(
+def test_each_epoch_is_logged_as_it_ends_with_the_history_of_the_model_card(
         tensors, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    live = Watched(tmp_path / "live" / "logistic.json", tmp_path / "live" / "logistic.csv")
-    live.seen = []
-    _, card = train_here("logistic", tensors, tmp_path, live, bs=32, epochs=3)
-    assert [(shown["status"], shown["epoch"]) for shown, _ in live.seen] == [
-        ("training", 0), ("training", 1), ("training", 2), ("training", 3), ("done", 3)]
-    assert [len(rows) for _, rows in live.seen] == [1, 2, 3, 4, 4]  # header + epochs so far
+    Watched.seen = []
+    monkeypatch.setattr("mnist_pipeline.train.training.LiveView", Watched)
+    _, card = train_here("logistic", tensors, tmp_path, str(tmp_path / "live"), bs=32, epochs=3)
+    summaries = [summary for summary, _ in Watched.seen]
+    assert [(s["status"], s.get("step")) for s in summaries] == [
+        ("training", None), ("training", 1), ("training", 2), ("training", 3), ("done", 3)]
+    assert [len(found.get("train_loss", [])) for _, found in Watched.seen] == [0, 1, 2, 3, 3]
+    # The summary holds what only the training knows; the scores are the evaluate stage's.
     last = card["history"][-1]
-    assert live.seen[-1][0] == {"status": "done", "epoch": 3,
-                                "train_loss": round(last["train_loss"], 6),
-                                "valid": {"loss": round(last["valid_loss"], 6),
-                                          "accuracy": round(last["valid_accuracy"], 6)}}
-
-    # The evaluate stage writes the same history, into git.
-    final = ResultPaths(tmp_path / "m.json", tmp_path / "h.csv", tmp_path / "c.csv",
-                        tmp_path / "w.png")
-    write_results("logistic", tmp_path / "logistic.safetensors", tensors, final)
-    assert final.history.read_text() == live.history_csv.read_text()
+    assert summaries[-1] == {"status": "done", "train_loss": round(last["train_loss"], 6),
+                             "step": 3}
+    found = curves(tmp_path / "live")
+    for name in ("train_loss", "valid_loss", "valid_accuracy"):
+        assert found[name] == [(row["epoch"], round(row[name], 6)) for row in card["history"]]
 
 
 def test_a_run_of_the_same_params_writes_the_same_live_bytes(tensors, tmp_path, monkeypatch):
@@ -60,25 +76,38 @@ def test_a_run_of_the_same_params_writes_the_same_live_bytes(tensors, tmp_path, 
     monkeypatch.chdir(tmp_path)
     written = []
     for run in ("first", "second"):
-        live = LiveView(tmp_path / run / "m.json", tmp_path / run / "m.csv")
-        train_here("scratch", tensors, tmp_path / run, live, bs=32, epochs=2)
-        written.append((live.metrics.read_bytes(), live.history_csv.read_bytes()))
-    assert written[0] == written[1]
+        train_here("scratch", tensors, tmp_path / run, str(tmp_path / run / "live"), bs=32,
+                   epochs=2)
+        written.append({path.relative_to(tmp_path / run): path.read_bytes()
+                        for path in (tmp_path / run / "live").rglob("*") if path.is_file()})
+    assert written[0] == written[1] and len(written[0]) == 4  # the summary, three curves
 
 
-def test_a_stopped_run_marks_its_files_as_stopped_with_the_epochs_it_finished(tmp_path):
-    live = LiveView(tmp_path / "m.json", tmp_path / "h.csv")
-    live.write([EpochStats(1, 0.5, 0.4, 0.9), EpochStats(2, 0.3, 0.2, 0.95)], "stopped")
-    assert json.loads(live.metrics.read_text()) == {
-        "status": "stopped", "epoch": 2, "train_loss": 0.3,
-        "valid": {"loss": 0.2, "accuracy": 0.95}}
-    assert live.history_csv.read_text().splitlines()[1:] == ["1,0.5,0.4,0.9", "2,0.3,0.2,0.95"]
+def test_a_resumed_log_continues_the_same_steps_and_a_stop_never_looks_finished(tmp_path):
+    epochs = [EpochStats(1, 0.5, 0.4, 0.9), EpochStats(2, 0.3, 0.2, 0.95)]
+    live = LiveView(str(tmp_path / "stopped"))
+    live.log_epoch(epochs[0])
+    live.end("stopped")
+    assert json.loads((tmp_path / "stopped" / "metrics.json").read_text()) == {
+        "status": "stopped", "train_loss": 0.5, "step": 1}
+    # DVC deletes the stage's outputs before the next run, which logs its kept epoch again.
+    resumed = LiveView(str(tmp_path / "resumed"), epochs[:1])
+    resumed.log_epoch(epochs[1])
+    resumed.end("done")
+    straight = LiveView(str(tmp_path / "straight"))
+    for stats in epochs:
+        straight.log_epoch(stats)
+    straight.end("done")
+    assert curves(tmp_path / "resumed") == curves(tmp_path / "straight")
+    assert curves(tmp_path / "resumed")["valid_accuracy"] == [(1, 0.9), (2, 0.95)]
+    assert ((tmp_path / "resumed" / "metrics.json").read_bytes()
+            == (tmp_path / "straight" / "metrics.json").read_bytes())
 
 
 def test_progress_lines_where_stderr_is_not_a_terminal(tensors, tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(monitor, "PROGRESS_EVERY_S", 0.0)  # a line at every step
-    with caplog.at_level(logging.INFO, logger=monitor.__name__):
+    monkeypatch.setattr(progress, "PROGRESS_EVERY_S", 0.0)  # a line at every step
+    with caplog.at_level(logging.INFO, logger="train"):
         train_here("logistic", tensors, tmp_path, bs=32, epochs=1)
     lines = [r.getMessage() for r in caplog.records if ": step " in r.getMessage()]
     steps = -(-640 // 32)

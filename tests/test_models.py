@@ -63,10 +63,6 @@ def test_the_three_cnns_compute_the_same_function():
     torch.testing.assert_close(outputs["cnn"], outputs["adaptive"])
 
 
-def test_only_the_adaptive_cnn_has_its_batches_reshaped_by_the_loader():
-    assert [name for name, variant in VARIANTS.items() if variant.reshape_batches] == ["adaptive"]
-
-
 def test_the_adaptive_cnn_takes_any_image_size():
     assert VARIANTS["adaptive"].model()(torch.rand(2, 1, 40, 36)).shape == (2, 10)
 

@@ -42,5 +42,5 @@ def test_a_model_of_ones_own_trains_with_one_entry_in_the_code_and_one_in_params
     assert ran == ["fetch", "convert", "train@mlp", "evaluate@mlp"]
     metrics = json.loads((project / "metrics" / "mlp.json").read_text())
     assert metrics["test"]["accuracy"] > 0.5  # it learned (chance is 0.1)
-    assert json.loads((project / "live" / "mlp.json").read_text())["status"] == "done"
+    assert json.loads((project / "live" / "mlp" / "metrics.json").read_text())["status"] == "done"
     assert (project / "plots" / "mlp" / "confusion.csv").is_file()

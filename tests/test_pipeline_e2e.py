@@ -59,13 +59,17 @@ def test_every_model_has_sane_metrics(project):
             assert 0 <= m[split]["accuracy"] <= 1
         card = read_card(project / "models" / f"{name}.safetensors", name)
         assert (card["device"], card["epochs"], card["nproc"], card["nnodes"]) == ("cpu", 1, 1, 1)
-        assert card["scores"]["valid"] == m["valid"] and card["scores"]["test"] == m["test"]
-        live = json.loads((project / "live" / f"{name}.json").read_text())
-        assert live["status"] == "done" and live["epoch"] == 1 and live["valid"] == m["valid"]
-        history = (project / "plots" / name / "train.csv").read_text()
+        assert "scores" not in card  # scoring is the evaluate stage's
+        # The training's last validation and evaluate's: the same model on the same split.
+        assert card["history"][-1]["valid_loss"] == pytest.approx(m["valid"]["loss"], abs=1e-5)
+        live = json.loads((project / "live" / name / "metrics.json").read_text())
+        assert live == {"status": "done", "step": 1,
+                        "train_loss": round(card["history"][-1]["train_loss"], 6)}
+        history = (project / "plots" / name / "history.csv").read_text()
         assert history.splitlines()[0] == "epoch,train_loss,valid_loss,valid_accuracy"
         assert len(history.splitlines()) == 2
-        assert (project / "live" / f"{name}.csv").read_text() == history
+        curve = (project / "live" / name / "plots/metrics/valid_accuracy.tsv").read_text()
+        assert curve.splitlines()[1] == f"1\t{round(card['history'][0]['valid_accuracy'], 6)}"
         confusion = (project / "plots" / name / "confusion.csv").read_text().splitlines()
         assert confusion[0] == "actual,predicted" and len(confusion) == 1 + 1_000
         assert (project / "plots" / name / "most_wrong.png").read_bytes()[:8] == PNG_MAGIC
@@ -125,9 +129,11 @@ def test_the_charts_of_a_real_run_draw_its_epoch_and_every_declared_file(project
     charts = {plot_id: render["content"] for plot_id, renders in shown["data"].items()
               for render in renders if render["type"] == "vega"}
     for name in MODEL_NAMES:
-        for plot_id in (f"live/{name}.csv", f"plots/{name}/train.csv",
-                        f"plots/{name}/confusion.csv"):
+        for plot_id in (f"plots/{name}/history.csv", f"plots/{name}/confusion.csv"):
             assert charts[plot_id]["title"]["text"].startswith(f"{name}: "), plot_id
-    overlay = charts["Validation loss per epoch, all models"]["data"]["values"]
-    assert {row["filename"].split("/")[0] for row in overlay} == set(MODEL_NAMES)
-    assert {row["epoch"] for row in overlay} == {"1"}
+    for title in ("Training loss per epoch", "Validation loss per epoch",
+                  "Validation accuracy per epoch"):
+        rows = charts[title]["data"]["values"]
+        # DVC drops the files' common prefix (live/) from their names.
+        assert {row["filename"].split("/")[0] for row in rows} == set(MODEL_NAMES)
+        assert {row["step"] for row in rows} == {"1"}

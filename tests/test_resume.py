@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 import psutil
 import pytest
@@ -16,10 +17,9 @@ from mnist_pipeline.core.tensor_files import save_splits
 from mnist_pipeline.train import checkpoints
 from mnist_pipeline.train.batches import get_batches
 from mnist_pipeline.train.checkpoints import Checkpoint, data_digest, run_key
-from mnist_pipeline.train.live import LiveView
 from mnist_pipeline.train.monitor import DivergenceError, Monitor
-from mnist_pipeline.train.ranks import SINGLE
-from mnist_pipeline.train.training import train_model
+from mnist_pipeline.train.progress import Progress
+from mnist_pipeline.train.training import Callbacks, train_model
 from mnist_pipeline.train.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.fit import fit
 
@@ -64,7 +64,7 @@ def stop_after_first_save(monkeypatch):
 
 
 def train(name, params, tensors, out, live=None):
-    train_model(name, params, str(tensors), str(out), live)
+    train_model(name, params, str(tensors), str(out), live and str(live))
     return out.read_bytes()
 
 
@@ -121,11 +121,12 @@ def test_a_checkpoint_of_something_else_than_a_dict_is_unreadable_and_removed(tm
 
 
 def test_run_key_follows_params_code_and_data(tensors, tmp_path):
-    base = {"model": "cnn", "lr": 0.1}
-    digest = data_digest(tensors)
-    assert run_key(base, "code", digest) == run_key(dict(base), "code", data_digest(tensors))
-    assert run_key({**base, "lr": 0.2}, "code", digest) != run_key(base, "code", digest)
-    assert run_key(base, "other code", digest) != run_key(base, "code", digest)
+    base = {"run": {"model": "cnn", "lr": 0.1}, "code": "code"}
+    digest = data_digest(tensors).result()
+    key = run_key({**base, "data": digest})
+    assert key == run_key({"data": data_digest(tensors).result(), **base})
+    assert run_key({**base, "run": {"model": "cnn", "lr": 0.2}, "data": digest}) != key
+    assert run_key({**base, "code": "other code", "data": digest}) != key
     changed = tmp_path / "changed"
     changed.mkdir()
     for path in tensors.iterdir():
@@ -135,7 +136,7 @@ def test_run_key_follows_params_code_and_data(tensors, tmp_path):
         last = f.read(1)
         f.seek(-1, 2)
         f.write(bytes([last[0] ^ 1]))
-    assert run_key(base, "code", data_digest(changed)) != run_key(base, "code", digest)
+    assert run_key({**base, "data": data_digest(changed).result()}) != key
 
 
 def loaders(split, bs):
@@ -144,13 +145,13 @@ def loaders(split, bs):
 
 
 def monitored(model, opt, loss_func, train_dl, valid_dl, epochs, history=(), saved=None):
-    """fit with a Monitor, as the stage runs it; returns the monitor (also when it raised)."""
-    monitor = Monitor(model, valid_dl, SINGLE, epochs, len(train_dl), history,
-                      saved.append if saved is not None else None)
-    try:
-        fit(epochs - len(history), model, loss_func, opt, train_dl, valid_dl, callbacks=monitor)
-    finally:
-        monitored.last = monitor
+    """fit with a Monitor and a Progress, as the stage runs it; returns the monitor (its
+    progress is ``monitored.last``, also when fit raised)."""
+    monitor = Monitor(model, valid_dl, history=list(history),
+                      on_epoch_end=saved.append if saved is not None else None)
+    monitored.last = Progress(epochs, len(train_dl), len(history))
+    fit(epochs - len(history), model, loss_func, opt, train_dl, valid_dl,
+        callbacks=Callbacks(monitored.last, monitor))
     return monitor
 
 
@@ -207,13 +208,17 @@ def test_an_interruption_says_where_training_stopped(tiny_splits):
     assert monitored.last.position() == "in epoch 2 after step 4"
 
 
-def train_until_stopped(tensors, here) -> LiveView:
-    """Train logistic with a live view until the stop the test arranged; no model written."""
-    live = LiveView(here / "live.json", here / "live.csv")
+def train_until_stopped(tensors, here) -> Path:
+    """Train logistic with a live view until the stop the test arranged; no model written.
+    Returns the live view's folder."""
     with pytest.raises(KeyboardInterrupt):
-        train("logistic", params_with(), tensors, here / "m.safetensors", live)
+        train("logistic", params_with(), tensors, here / "m.safetensors", here / "live")
     assert not (here / "m.safetensors").exists()
-    return live
+    return here / "live"
+
+
+def summary(live: Path) -> dict:
+    return json.loads((live / "metrics.json").read_text())
 
 
 def test_a_stopped_run_says_what_it_kept_and_its_live_view_says_stopped(tensors, here,
@@ -232,31 +237,84 @@ def test_a_stopped_run_says_what_it_kept_and_its_live_view_says_stopped(tensors,
     live = train_until_stopped(tensors, here)
     assert ("interrupted in epoch 2 after step 4; no model written; epoch 1 is saved in "
             ".checkpoints/logistic.pt") in caplog.text
-    shown = json.loads(live.metrics.read_text())
-    assert shown["status"] == "stopped" and shown["epoch"] == 1
-    assert len(live.history_csv.read_text().splitlines()) == 1 + 1
+    assert summary(live)["status"] == "stopped" and summary(live)["step"] == 1
+    assert len((live / "plots/metrics/valid_loss.tsv").read_text().splitlines()) == 1 + 1
 
 
-def test_a_stop_while_scoring_keeps_every_epoch_and_says_stopped(tensors, here, monkeypatch,
-                                                                 caplog):
+def test_a_stop_while_writing_the_model_keeps_every_epoch_and_says_stopped(tensors, here,
+                                                                          monkeypatch, caplog):
     from mnist_pipeline.train import training
 
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "score_model", stopped)
+    monkeypatch.setattr(training, "save_model", stopped)
     live = train_until_stopped(tensors, here)
     assert ("interrupted after its last epoch; no model written; epochs 1-3 are saved in "
             ".checkpoints/logistic.pt") in caplog.text
-    assert json.loads(live.metrics.read_text())["status"] == "stopped"
+    assert summary(live)["status"] == "stopped"
+
+
+def test_a_stop_inside_a_checkpoint_write_says_what_is_on_disk(tensors, here, monkeypatch,
+                                                               caplog):
+    # The file is in place, the write has not returned: the next run resumes epoch 1.
+    write = checkpoints.write_bytes
+
+    def written_then_stopped(*args):
+        write(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "write_bytes", written_then_stopped)
+    train_until_stopped(tensors, here)
+    assert "epoch 1 is saved in .checkpoints/logistic.pt" in caplog.text
+
+
+def test_a_stop_after_the_model_is_written_keeps_the_checkpoint_for_the_next_run(
+        tensors, here, monkeypatch, caplog):
+    # DVC discards the outputs of a stage that did not end well: the next run must not train
+    # again, so the checkpoint goes only after everything else.
+    from mnist_pipeline.train.live import LiveView
+
+    end = LiveView.end
+
+    def stopped_when_done(self, status):
+        if status == "done":
+            raise KeyboardInterrupt
+        end(self, status)
+
+    monkeypatch.setattr(LiveView, "end", stopped_when_done)
+    params = params_with(epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train("logistic", params, tensors, here / "m.safetensors", here / "live")
+    assert "epochs 1-2 are saved in .checkpoints/logistic.pt" in caplog.text
+    monkeypatch.setattr(LiveView, "end", end)
+    caplog.clear()
+    again = train("logistic", params, tensors, here / "m.safetensors", here / "live")
+    assert "resuming after epoch 2/2" in caplog.text and "epoch 1/2" not in caplog.text
+    assert again == train("logistic", params, tensors, here / "straight.safetensors")
+
+
+def test_a_stop_while_the_checkpoint_is_removed_does_not_claim_it_is_kept(tensors, here,
+                                                                         monkeypatch, caplog):
+    remove = Checkpoint.remove
+
+    def removed_then_stopped(self):
+        remove(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "remove", removed_then_stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train("logistic", params_with(epochs=1), tensors, here / "m.safetensors")
+    assert "no checkpoint is left: the next run starts from scratch" in caplog.text
+    assert " saved in " not in caplog.text
 
 
 def test_a_diverged_run_leaves_no_checkpoint_and_says_diverged(tensors, here):
-    live = LiveView(here / "live.json", here / "live.csv")
     with pytest.raises(PipelineError, match="no model written. Lower models.scratch.lr "
                                             r"\(now 1000000.0\) and run again"):
-        train("scratch", params_with("scratch", lr=1e6), tensors, here / "m.safetensors", live)
-    assert json.loads(live.metrics.read_text())["status"] == "diverged"
+        train("scratch", params_with("scratch", lr=1e6), tensors, here / "m.safetensors",
+              here / "live")
+    assert summary(here / "live")["status"] == "diverged"
     assert not (here / ".checkpoints").exists() and not (here / "m.safetensors").exists()
 
 
@@ -278,10 +336,9 @@ def test_any_failure_leaves_the_live_view_saying_failed_not_training(tensors, he
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(training, "save_model", full_disk)
-    live = LiveView(here / "live.json", here / "live.csv")
     with pytest.raises(OSError):
-        train("logistic", params_with(epochs=1), tensors, here / "m.safetensors", live)
-    assert json.loads(live.metrics.read_text())["status"] == "failed"
+        train("logistic", params_with(epochs=1), tensors, here / "m.safetensors", here / "live")
+    assert summary(here / "live")["status"] == "failed"
 
 
 def test_an_orphaned_stage_writes_no_model_and_the_next_run_finishes_from_its_checkpoint(

@@ -43,7 +43,7 @@ ALL_STAGES = {"fetch", "convert"} | {
 }
 RAW = "data/raw/mnist.pkl.gz"
 CNN = "models/cnn.safetensors"
-CNN_HISTORY = "plots/cnn/train.csv"
+CNN_HISTORY = "plots/cnn/history.csv"
 EXPERIMENT = "cnn-lr-0.05"
 # What the train stage logs once per epoch it actually trains (train.epochs is 1 here).
 TRAINED = "epoch 1/1"
@@ -218,10 +218,27 @@ def test_run_cache_restores_training_through_a_remote(team, tmp_path):
     assert stages_run(result.stdout) == ["evaluate@cnn"]
     assert TRAINED not in result.stdout + result.stderr
     assert file_md5(clone / CNN) == locked_md5(lock, "train@cnn", CNN)
-    for path in ("live/cnn.json", "live/cnn.csv"):
-        assert file_md5(clone / path) == locked_md5(lock, "train@cnn", path)
+    assert (file_md5(clone / "live/cnn/metrics.json")
+            == locked_md5(lock, "train@cnn", "live/cnn/metrics.json"))
+    assert len((clone / "live/cnn/plots/metrics/valid_loss.tsv").read_text().splitlines()) == 2
     for path in ("metrics/cnn.json", CNN_HISTORY):
         assert (clone / path).read_text() == experiment_file(team, path)
+
+
+def test_a_registered_model_version_is_got_by_name_from_the_repository(team, tmp_path):
+    # A version, as GTO registers one: an annotated tag <name>@vX.Y.Z on the commit. Another
+    # project (any folder) then gets the model by its name from the repository's DVC remote.
+    run(["git", "tag", "-a", "cnn@v0.1.0", "-m", "Registering artifact cnn version 0.1.0"],
+        team.author)
+    run(["git", "push", "-q", "origin", "cnn@v0.1.0"], team.author)
+    elsewhere = tmp_path / "another-project"
+    elsewhere.mkdir()
+    run(["dvc", "artifacts", "get", str(team.origin), "cnn", "-o", "cnn.safetensors"], elsewhere)
+    assert (elsewhere / "cnn.safetensors").read_bytes() == (team.author / CNN).read_bytes()
+    unregistered = run(["dvc", "artifacts", "get", str(team.origin), "scratch"], elsewhere,
+                       check=False)
+    assert unregistered.returncode != 0
+    assert "Unable to find artifact" in unregistered.stdout + unregistered.stderr
 
 
 def test_retraining_one_model_alone_changes_nothing_anyone_sees(team, tmp_path):

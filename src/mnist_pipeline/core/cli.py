@@ -4,18 +4,16 @@ A :class:`PipelineError` is one line and exit 1 (other exceptions keep their tra
 SIGINT and SIGTERM raise :class:`Stopped`, exit 128 + N. :func:`stop_with_parent` stops a stage
 whose starter died (``kill <pid of dvc>``), even through a shell that stayed in between, so no
 orphan writes after ``dvc.lock`` was settled; psutil reads the processes.
-:func:`frozen_imports` makes torch's import cheaper in each process that does it.
 """
 
 import contextlib
-import gc
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from mnist_pipeline.core.errors import PipelineError
 
@@ -35,19 +33,6 @@ class Stopped(KeyboardInterrupt):
 
 def _raise_stopped(signum: int, frame) -> None:
     raise Stopped(signum)
-
-
-@contextlib.contextmanager
-def frozen_imports() -> Iterator[None]:
-    """For imports whose objects live as long as the process (torch's ~170k): the collector is
-    off while they run and their objects are frozen after, so it never walks them, neither
-    during the import nor at exit."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
 
 
 def stop_on_signals() -> None:

@@ -1,4 +1,5 @@
-"""The train stage's batches: the tutorial's ``get_data``, each batch drawn at once.
+"""The train stage's batches: the tutorial's ``get_data``, each batch drawn at once; and a
+model's outputs for a split's batches (``predict``), which the evaluate stage uses too.
 
 ``DataLoader`` gets whole batches of indices (``batch_size=None, sampler=BatchIndices(...)``),
 not one sample at a time (pytorch/pytorch#106704): the same shuffled batches, one gather each,
@@ -22,6 +23,17 @@ def get_batches(train_ds, valid_ds, bs, generator=None, rank=0, world=1):
             len(train_ds), bs, True, generator, rank, world, device=device)),
         DataLoader(valid_ds, batch_size=None, sampler=BatchIndices(stop, bs * 2, start=first)),
     )
+
+
+@torch.no_grad()
+def predict(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's outputs for every batch, and the matching targets, concatenated."""
+    model.eval()
+    outputs, targets = [], []
+    for xb, yb in batches:
+        outputs.append(model(xb))
+        targets.append(yb)
+    return torch.cat(outputs), torch.cat(targets)
 
 
 def in_order(x: torch.Tensor, y: torch.Tensor, bs: int) -> DataLoader:

@@ -1,7 +1,7 @@
 """Per-epoch checkpoints (``.checkpoints/<model>.pt``: model, optimizer, shuffling generator,
 history), so an interrupted train stage resumes to the same bytes. Written atomically, removed
-with the model written; keyed to the run's params, code, data, torch version and threads, so
-a checkpoint of other inputs is never resumed.
+as the stage's last step; keyed to the run's inputs (params, code, data, torch version and
+threads), so a checkpoint of other inputs is never resumed.
 """
 
 import contextlib
@@ -16,8 +16,6 @@ from pathlib import Path
 from mnist_pipeline.core.atomic import remove_temporaries, write_bytes
 from mnist_pipeline.core.errors import MissingInputError
 from mnist_pipeline.core.names import SPLITS
-from mnist_pipeline.train.monitor import EpochStats
-from mnist_pipeline.train.ranks import Ranks
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +51,9 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def run_key(inputs: dict[str, object], code: str, data: Future[str]) -> str:
-    """The key of a run: ``inputs`` (params, versions...) plus the code and data digests."""
-    payload = json.dumps({**inputs, "code": code, "data": data.result()}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
+def run_key(inputs: dict[str, object]) -> str:
+    """The key of a run: its ``inputs`` (params, digests, versions...), hashed."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
 class Checkpoint:
@@ -64,10 +61,18 @@ class Checkpoint:
 
     def __init__(self, name: str, key: str, folder: Path = CHECKPOINT_DIR) -> None:
         self.path, self.key = Path(folder) / f"{name}.pt", key
-        self.saved_epoch = 0  # the last epoch on disk, 0 if none
 
     def load(self) -> dict | None:
         """The saved state of this very run, or ``None``; a stale checkpoint is deleted."""
+        state = self._read()
+        if state is not None and state.get("key") != self.key:
+            log.info("%s: made with other params, code or data; starting from scratch",
+                     self.path)
+            self.remove()
+            return None
+        return state
+
+    def _read(self) -> dict | None:
         if not self.path.is_file():
             return None
         import torch
@@ -80,12 +85,6 @@ class Checkpoint:
             log.warning("%s: unreadable checkpoint (%s); starting from scratch", self.path, err)
             self.remove()
             return None
-        if state.get("key") != self.key:
-            log.info("%s: made with other params, code or data; starting from scratch",
-                     self.path)
-            self.remove()
-            return None
-        self.saved_epoch = len(state["history"])
         return state
 
     def save(self, state: dict) -> None:
@@ -94,14 +93,17 @@ class Checkpoint:
         buffer = io.BytesIO()
         torch.save({**state, "key": self.key}, buffer)
         write_bytes(self.path, buffer.getbuffer())
-        self.saved_epoch = len(state["history"])
 
     def resume_hint(self) -> str:
-        """What a stopped run leaves for the next one."""
-        if not self.saved_epoch:
-            return "no epoch had finished: the next run starts from scratch"
-        epochs = "epoch 1 is" if self.saved_epoch == 1 else f"epochs 1-{self.saved_epoch} are"
-        return f"{epochs} saved in {self.path}: run `dvc repro` again to resume"
+        """What a stopped run leaves for the next one: what is on disk now, whenever the stop
+        came (during a save, or after the checkpoint was removed)."""
+        with contextlib.suppress(Exception):
+            state = self._read()
+            if state is not None and state.get("key") == self.key and state["history"]:
+                saved = len(state["history"])
+                epochs = "epoch 1 is" if saved == 1 else f"epochs 1-{saved} are"
+                return f"{epochs} saved in {self.path}: run `dvc repro` again to resume"
+        return "no checkpoint is left: the next run starts from scratch"
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -110,10 +112,9 @@ class Checkpoint:
             self.path.parent.rmdir()
 
 
-def resume(checkpoint: Checkpoint | None, model, opt, shuffle, ranks: Ranks,
-           epochs: int) -> list[EpochStats]:
-    """The epochs rank 0's checkpoint holds (none without one), its model, optimizer and
-    shuffling generator loaded on every rank."""
+def resume(checkpoint: Checkpoint | None, model, opt, shuffle, ranks, epochs: int) -> list[dict]:
+    """The epochs (of ``epochs``) rank 0's checkpoint holds, as rows (none without one); its
+    model, optimizer and shuffling generator loaded on every rank."""
     saved = ranks.from_main(checkpoint.load() if checkpoint is not None else None)
     if saved is None:
         return []
@@ -123,4 +124,4 @@ def resume(checkpoint: Checkpoint | None, model, opt, shuffle, ranks: Ranks,
     if checkpoint is not None:
         log.info("resuming after epoch %d/%d from %s", len(saved["history"]), epochs,
                  checkpoint.path)
-    return [EpochStats(**row) for row in saved["history"]]
+    return saved["history"]

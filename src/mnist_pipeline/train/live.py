@@ -1,35 +1,50 @@
-"""The train stage's live view: two of its own outputs, rewritten after every epoch, that
-``dvc exp show`` (also of a queued experiment, in its temporary workspace) and ``dvc plots show``
-read while it runs: ``live/<model>.json`` (the status and the last epoch's losses and accuracy)
-and ``live/<model>.csv`` (one row per epoch). ``status`` is ``training``, then ``done`` once the
-model is written; a run that stops says ``stopped``, ``diverged`` or ``failed``, never a finished
-look.
+"""The train stage's live view, logged with DVCLive into the stage's own folder ``live/<model>``
+(a cached output: dvc.yaml declares its ``metrics.json`` and ``plots/metrics/*.tsv``), so that
+``dvc exp show``, ``dvc plots show``, DVC Studio and the VS Code extension follow a training
+while it runs, queued experiments included.
 
-Both hold only what the run computes, no timings: the same params give the same bytes, so DVC
-sees a rerun's outputs unchanged.
+After every epoch DVCLive appends the epoch's ``train_loss``, ``valid_loss`` and
+``valid_accuracy`` to its curves (DVCLive's ``step`` is the epoch) and rewrites its summary. The
+summary holds what only the training knows: its ``status`` (``training``, then ``done`` once
+the model is written; ``stopped``, ``diverged`` or ``failed`` otherwise, never a finished look),
+the epoch and its training loss. The final model's validation scores are the evaluate stage's
+metrics, so each number shows once. No timings: the same params give the same bytes.
 """
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dvclive import Live
 
-from mnist_pipeline.core.atomic import write_json
-from mnist_pipeline.core.model_files import write_history
-from mnist_pipeline.train.monitor import EpochStats
-from mnist_pipeline.train.scoring import DIGITS
+DIGITS = 6  # as the evaluate stage's scores: readable files, diffs that show real changes
+CURVES = ("train_loss", "valid_loss", "valid_accuracy")
+SCORED_BY_EVALUATE = ("valid_loss", "valid_accuracy")
 
 
-@dataclass(frozen=True)
 class LiveView:
-    metrics: Path  # JSON: the status and the last epoch
-    history_csv: Path  # one row per epoch
+    """DVCLive's log of one training in ``folder``; ``history`` holds the epochs a resumed run
+    did before (DVC deletes a stage's outputs before it runs, so they are logged again)."""
 
-    def write(self, history: list[EpochStats], status: str = "training") -> None:
-        """The epochs done so far, and what the run is doing now."""
-        metrics: dict[str, object] = {"status": status, "epoch": len(history)}
-        if history:
-            last = history[-1]
-            metrics["train_loss"] = round(last.train_loss, DIGITS)
-            metrics["valid"] = {"loss": round(last.valid_loss, DIGITS),
-                                "accuracy": round(last.valid_accuracy, DIGITS)}
-        write_history(self.history_csv, [asdict(epoch) for epoch in history])
-        write_json(self.metrics, metrics)
+    def __init__(self, folder: str, history=()) -> None:
+        # dvcyaml=None: dvc.yaml declares these files already, DVCLive must not rewrite it;
+        # no experiment of its own: the stage runs under `dvc repro` or `dvc exp run`.
+        self.live = Live(folder, dvcyaml=None, save_dvc_exp=False)
+        self.status("training")
+        for stats in history:
+            self.log_epoch(stats)
+
+    def log_epoch(self, stats) -> None:
+        live = self.live
+        live.step = stats.epoch
+        for name in CURVES:
+            live.log_metric(name, round(getattr(stats, name), DIGITS))
+        for name in SCORED_BY_EVALUATE:  # curves only, not in the summary
+            del live.summary[name]
+        live.next_step()
+        live.step = stats.epoch  # the summary's step stays the epoch just logged
+
+    def status(self, status: str) -> None:
+        self.live.log_metric("status", status, plot=False)
+        self.live.make_summary()
+
+    def end(self, status: str) -> None:
+        """The run's last word; DVCLive tells Studio and VS Code the run has ended."""
+        self.status(status)
+        self.live.end()

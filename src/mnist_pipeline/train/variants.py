@@ -64,15 +64,3 @@ def get_model(name: str, lr: float, momentum: float, dev="cpu"):
     variant = VARIANTS[name]
     model = variant.model().to(dev)
     return model, variant.optimizer(model.parameters(), lr, momentum)
-
-
-def load_model(name: str, path, device="cpu"):
-    """Model ``name`` with the weights of the model file ``path``: ``(model, card)``."""
-    from safetensors.torch import load_file
-
-    from mnist_pipeline.core.model_files import read_card
-
-    card = read_card(path, name)
-    model, _ = get_model(name, lr=1.0, momentum=0.0, dev=device)
-    model.load_state_dict(load_file(str(path), device=str(device)))
-    return model, card

@@ -1,0 +1,112 @@
+"""What a stage's process sets at its start (``mnist_pipeline.startup``): each does what it is
+kept for, and changes no result."""
+
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import sys, torch
+install = sys.argv[1] == "stand-in"
+if install:
+    from mnist_pipeline import startup
+    assert startup.install_dynamo_stand_in()
+torch.manual_seed(0)
+model = torch.nn.Linear(784, 10)
+opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+for _ in range(5):
+    loss = torch.nn.functional.cross_entropy(model(torch.rand(64, 784)), torch.arange(64) % 10)
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+compiler_loaded = "torch._dynamo.eval_frame" in sys.modules
+torch.save({"weight": model.weight, "bias": model.bias}, sys.argv[2])
+if install:
+    assert not compiler_loaded, "torch._dynamo was imported"
+    # Anything beyond disable/graph_break brings in the real module, for good.
+    assert torch._dynamo.config is not None and "torch._dynamo.eval_frame" in sys.modules
+    from mnist_pipeline import startup
+    assert not startup.is_stand_in()
+else:  # what the stand-in saves: plain optim.SGD does import the compiler
+    assert compiler_loaded, "optim.SGD no longer imports torch._dynamo"
+"""
+
+
+def run(mode, out):
+    return subprocess.run([sys.executable, "-c", SCRIPT, mode, str(out)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_sgd_steps_are_identical_and_the_compiler_is_not_imported(tmp_path):
+    import torch
+
+    with_stand_in = run("stand-in", tmp_path / "a.pt")
+    assert with_stand_in.returncode == 0, with_stand_in.stderr
+    plain = run("plain", tmp_path / "b.pt")
+    assert plain.returncode == 0, plain.stderr
+    a, b = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_the_stand_in_takes_any_arguments_a_later_torch_may_pass():
+    from mnist_pipeline.startup import _StandIn
+
+    def step():
+        pass
+
+    assert _StandIn.disable(step) is step
+    assert _StandIn.disable(step, False, reason="optimizer", an_argument_of_torch_3=1) is step
+    assert _StandIn.disable(recursive=False)(step) is step
+    assert _StandIn.graph_break("msg", an_argument_of_torch_3=1) is None
+
+
+def test_frozen_imports_freezes_what_was_made_inside_and_turns_the_collector_back_on():
+    import gc
+
+    from mnist_pipeline.startup import frozen_imports
+
+    before = gc.get_freeze_count()
+    try:
+        with pytest.raises(ImportError), frozen_imports():
+            made = [[i] for i in range(1000)]  # objects the collector tracks
+            assert not gc.isenabled()
+            import mnist_pipeline.no_such_module  # noqa: F401
+        assert gc.isenabled()  # even when an import inside fails
+        assert gc.get_freeze_count() >= before + len(made)
+    finally:
+        gc.unfreeze()
+
+
+# Page faults of allocating 8 MiB a second time, after one such block was allocated, touched and
+# freed: what a CNN's activations do at every step.
+FAULTS = r"""
+import ctypes, resource, sys
+if sys.argv[1] == "kept":
+    from mnist_pipeline.startup import keep_freed_memory
+    assert keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+size = 8 << 20
+for attempt in range(2):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = libc.malloc(size)
+    ctypes.memset(block, 1, size)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    libc.free(block)
+print(faults)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_memory_is_kept_for_the_next_block_of_its_size():
+    def faults(mode: str) -> int:
+        return int(subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True,
+                                  text=True, check=True).stdout)
+
+    pages = (8 << 20) // 4096
+    # glibc's default: the first freed block was mapped and unmapped, the second comes from
+    # the heap, fresh: every page faults in again. Kept: the heap's pages are reused.
+    assert faults("default") > pages / 2
+    assert faults("kept") < pages / 20
