@@ -35,7 +35,7 @@ def worker(name: str, epochs: int, out: str) -> None:
     from mnist_pipeline.train.devices import fastest_layout
     from mnist_pipeline.train.monitor import Monitor
     from mnist_pipeline.train.ranks import connect, disconnect, parallel, ranks_from_environment
-    from mnist_pipeline.train.variants import VARIANTS, get_model
+    from mnist_pipeline.variants import VARIANTS, get_model
     from mnist_pipeline.tutorial.data import WrappedDataLoader
     from mnist_pipeline.tutorial.fit import fit
 

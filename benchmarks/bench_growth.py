@@ -14,7 +14,7 @@ import torch
 from mnist_pipeline.core.tensor_files import load_split
 from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
 from mnist_pipeline.train.devices import fastest_layout
-from mnist_pipeline.train.variants import VARIANTS, get_model
+from mnist_pipeline.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.fit import loss_batch
 
 from common import Timer, dataset, machine, median

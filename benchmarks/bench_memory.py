@@ -26,7 +26,7 @@ TORCH_RUNTIME = """
 import sys, torch, torch.nn.functional as F
 sys.path.insert(0, {src!r})
 from mnist_pipeline.train.devices import fastest_layout
-from mnist_pipeline.train.variants import get_model
+from mnist_pipeline.variants import get_model
 model, _ = get_model({name!r}, 0.1, 0.0)
 fastest_layout(model, torch.device("cpu"))
 loss = F.cross_entropy(model(torch.rand(64, 784)), torch.zeros(64, dtype=torch.long))

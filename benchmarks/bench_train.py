@@ -19,7 +19,7 @@ from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
 from mnist_pipeline.train.devices import fastest_layout
 from mnist_pipeline.train.monitor import Monitor
 from mnist_pipeline.train.ranks import SINGLE
-from mnist_pipeline.train.variants import VARIANTS, get_model
+from mnist_pipeline.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.data import WrappedDataLoader
 from mnist_pipeline.tutorial.fit import fit
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mnist_pipeline.train.devices import DeviceError, fastest_layout, resolve_device
-from mnist_pipeline.train.variants import get_model
+from mnist_pipeline.variants import get_model
 
 
 def test_auto_device_falls_back_to_cpu_and_explicit_missing_device_fails(monkeypatch):

@@ -10,9 +10,9 @@ from torch.utils.data import TensorDataset
 from mnist_pipeline.evaluate.scoring import score
 from mnist_pipeline.train.batches import get_batches, predict
 from mnist_pipeline.train.monitor import Monitor
-from mnist_pipeline.train.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.data import get_data
 from mnist_pipeline.tutorial.fit import fit, loss_batch
+from mnist_pipeline.variants import VARIANTS, get_model
 
 
 def loaders(tiny_splits, bs=16, seed=0):
@@ -87,11 +87,3 @@ def test_loss_batch_without_optimizer_changes_nothing():
     loss, n = loss_batch(model, F.cross_entropy, torch.rand(4, 784), torch.tensor([0, 1, 2, 3]))
     assert n == 4 and isinstance(loss, float) and loss > 0
     assert torch.equal(model.lin.weight, before)
-
-
-def test_a_monitor_for_several_ranks_needs_the_whole_batchs_rows():
-    from mnist_pipeline.train.ranks import Ranks
-
-    with pytest.raises(ValueError, match="rows_of"):
-        Monitor(None, None, Ranks(rank=0, world=2))
-    Monitor(None, None, Ranks(rank=0, world=2), rows_of=lambda step: 64)

@@ -53,6 +53,7 @@ def test_one_gpu_per_rank_so_a_numbered_gpu_is_refused_for_several_ranks():
         check_devices(train(device="mps", nproc=2), cuda_devices=0)
 
 
+@pytest.mark.filterwarnings("ignore:Unable to enable fault handler")  # pytest's captured stderr
 def test_nodes_that_do_not_meet_end_in_one_line(monkeypatch, capsys):
     from torch.distributed import DistStoreError
 

@@ -9,7 +9,7 @@ import torch
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.model_files import read_card, save_model
 from mnist_pipeline.evaluate.scoring import load_model
-from mnist_pipeline.train.variants import get_model
+from mnist_pipeline.variants import get_model
 
 
 @pytest.mark.parametrize("name", ["scratch", "sequential"])

@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from mnist_pipeline.train.variants import VARIANTS, UnknownModelError, get_model
 from mnist_pipeline.tutorial.data import get_data
 from mnist_pipeline.tutorial.fit import fit
 from mnist_pipeline.tutorial.models import Mnist_Logistic
 from mnist_pipeline.tutorial.scratch import ManualSGD, Scratch, accuracy, log_softmax, nll
+from mnist_pipeline.variants import VARIANTS, UnknownModelError, get_model
 
 from conftest import MODEL_NAMES
 

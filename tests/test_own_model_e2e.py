@@ -1,4 +1,4 @@
-"""A model of one's own, added as the README says: an entry in train/variants.py's VARIANTS and
+"""A model of one's own, added as the README says: an entry in variants.py's VARIANTS and
 one in params.yaml's models; `dvc repro` then trains and evaluates it, with nothing else to do."""
 
 import json
@@ -11,7 +11,7 @@ from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
 
-# What the README shows, added at the end of train/variants.py.
+# What the README shows, added at the end of variants.py.
 MLP = '''
 
 class Mnist_MLP(nn.Module):  # noqa: N801 - named as the tutorial names its models
@@ -31,7 +31,7 @@ VARIANTS["mlp"] = Variant(Mnist_MLP)
 def test_a_model_of_ones_own_trains_with_one_entry_in_the_code_and_one_in_params(tmp_path):
     dataset = write_pickle(make_splits(3_000, 500, 500, seed=7), tmp_path / "mnist.pkl.gz")
     project = create_project(tmp_path / "project", str(dataset), dataset)
-    variants = project / "src" / "mnist_pipeline" / "train" / "variants.py"
+    variants = project / "src" / "mnist_pipeline" / "variants.py"
     variants.write_text(variants.read_text().replace(
         "from torch import optim", "from torch import nn, optim") + MLP)
     set_params(project, {"models.mlp": {"lr": 0.1, "momentum": 0.9}})

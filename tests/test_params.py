@@ -27,7 +27,7 @@ def with_change(dotted: str, value):
 def test_the_projects_params_load_into_frozen_typed_sections():
     params = load_params(ROOT / "params.yaml")
     assert isinstance(params.train.bs, int) and isinstance(params.model("cnn").lr, float)
-    from mnist_pipeline.train.variants import VARIANTS
+    from mnist_pipeline.variants import VARIANTS
 
     assert tuple(params.models) == tuple(VARIANTS)  # the project trains every model it builds
     with pytest.raises(ValidationError, match="frozen"):
@@ -70,7 +70,7 @@ def test_bad_value_names_key_and_value(key, value):
 
 
 def test_unknown_model_entry_lists_the_models_the_train_stage_can_build():
-    from mnist_pipeline.train.variants import check_models
+    from mnist_pipeline.variants import check_models
 
     raw = copy.deepcopy(RAW)
     raw["models"]["resnet"] = {"lr": 0.1, "momentum": 0.0}

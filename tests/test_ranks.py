@@ -21,7 +21,7 @@ from mnist_pipeline.train.ranks import (
     check_same_inputs,
     exchange,
 )
-from mnist_pipeline.train.variants import get_model
+from mnist_pipeline.variants import get_model
 
 
 def test_each_step_weighs_as_its_whole_batch_the_last_one_as_what_is_left():

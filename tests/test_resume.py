@@ -20,8 +20,8 @@ from mnist_pipeline.train.checkpoints import Checkpoint, data_digest, run_key
 from mnist_pipeline.train.monitor import DivergenceError, Monitor
 from mnist_pipeline.train.progress import Progress
 from mnist_pipeline.train.training import Callbacks, train_model
-from mnist_pipeline.train.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.fit import fit
+from mnist_pipeline.variants import VARIANTS, get_model
 
 from conftest import ROOT
 
@@ -151,7 +151,7 @@ def monitored(model, opt, loss_func, train_dl, valid_dl, epochs, history=(), sav
                       on_epoch_end=saved.append if saved is not None else None)
     monitored.last = Progress(epochs, len(train_dl), len(history))
     fit(epochs - len(history), model, loss_func, opt, train_dl, valid_dl,
-        callbacks=Callbacks(monitored.last, monitor))
+        callbacks=Callbacks((monitored.last, monitor)))
     return monitor
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mnist_pipeline.core.model_files import save_model
 from mnist_pipeline.core.tensor_files import save_splits
 from mnist_pipeline.evaluate.scoring import evaluate_model, most_wrong, score
-from mnist_pipeline.train.variants import VARIANTS
+from mnist_pipeline.variants import VARIANTS
 
 
 def test_score_on_known_outputs():

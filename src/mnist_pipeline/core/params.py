@@ -98,7 +98,7 @@ ModelName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
 class Params(Section):
     data: DataParams
     train: TrainParams
-    # The models to train, each by a name that train.variants can build.
+    # The models to train, each by a name that mnist_pipeline.variants can build.
     models: dict[ModelName, ModelParams] = Field(min_length=1,
                                                  description="a mapping of at least one model")
 

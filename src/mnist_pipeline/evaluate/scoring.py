@@ -15,8 +15,8 @@ from mnist_pipeline.core.model_files import read_card
 from mnist_pipeline.core.tensor_files import load_split
 from mnist_pipeline.train.batches import in_order, predict
 from mnist_pipeline.train.devices import fastest_layout
-from mnist_pipeline.train.variants import VARIANTS, check_models
 from mnist_pipeline.tutorial.data import WrappedDataLoader
+from mnist_pipeline.variants import VARIANTS, check_models
 
 DIGITS = 6  # scores are rounded so files stay readable and diffs show real changes
 MOST_WRONG = 24  # validation images shown in the most-wrong grid

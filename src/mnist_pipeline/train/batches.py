@@ -1,13 +1,7 @@
-"""The train stage's batches: the tutorial's ``get_data``, each batch drawn at once; and a
-model's outputs for a split's batches (``predict``), which the evaluate stage uses too.
-
-``DataLoader`` gets whole batches of indices (``batch_size=None, sampler=BatchIndices(...)``),
-not one sample at a time (pytorch/pytorch#106704): the same shuffled batches, one gather each,
-one ``torch.randperm`` per epoch (``RandomSampler`` draws a second, which would shift the order).
-With several ranks each takes an equal part of a batch, or all of an uneven last one.
-"""
-
-from collections.abc import Iterator
+"""The tutorial's ``get_data`` with each batch drawn at once: ``DataLoader`` over whole batches
+of indices, not samples (pytorch/pytorch#106704), one ``torch.randperm`` per epoch
+(``RandomSampler`` draws a second, shifting the order); a rank takes its equal part of each
+batch, or all of an uneven last one. And ``predict``, a model's outputs for a split."""
 
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
@@ -26,18 +20,13 @@ def get_batches(train_ds, valid_ds, bs, generator=None, rank=0, world=1):
 
 
 @torch.no_grad()
-def predict(model, batches) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's outputs for every batch, and the matching targets, concatenated."""
+def predict(model, batches) -> tuple[torch.Tensor, torch.Tensor]:  # all outputs, all targets
     model.eval()
-    outputs, targets = [], []
-    for xb, yb in batches:
-        outputs.append(model(xb))
-        targets.append(yb)
+    outputs, targets = zip(*[(model(xb), yb) for xb, yb in batches], strict=True)
     return torch.cat(outputs), torch.cat(targets)
 
 
-def in_order(x: torch.Tensor, y: torch.Tensor, bs: int) -> DataLoader:
-    """A whole split in order, in batches of ``bs``."""
+def in_order(x: torch.Tensor, y: torch.Tensor, bs: int) -> DataLoader:  # a split, in order
     return DataLoader(TensorDataset(x, y), batch_size=None, sampler=BatchIndices(len(y), bs))
 
 
@@ -45,20 +34,18 @@ class BatchIndices(Sampler):
     """Rows ``start`` to ``n`` in batches, each one index: a slice, or when shuffling this rank's
     part of a slice of one CPU ``torch.randperm`` per epoch (the same order on any device)."""
 
-    def __init__(self, n: int, bs: int, shuffle: bool = False,
-                 generator: torch.Generator | None = None, rank: int = 0, world: int = 1,
-                 start: int = 0, device: torch.device | str = "cpu") -> None:
+    def __init__(self, n: int, bs: int, shuffle: bool = False, generator=None, rank: int = 0,
+                 world: int = 1, start: int = 0, device="cpu") -> None:
         if bs < 1 or not 0 <= rank < world:
             raise ValueError(f"batch size {bs}, rank {rank} of {world}: expected bs >= 1 and "
                              "0 <= rank < world")
-        self.n, self.bs, self.start = n, bs, start
-        self.shuffle, self.generator, self.device = shuffle, generator, device
-        self.rank, self.world = rank, world
+        self.n, self.bs, self.start, self.shuffle = n, bs, start, shuffle
+        self.generator, self.rank, self.world, self.device = generator, rank, world, device
 
     def __len__(self) -> int:
         return -(-(self.n - self.start) // self.bs)
 
-    def __iter__(self) -> Iterator[slice | torch.Tensor]:
+    def __iter__(self):
         if not self.shuffle:
             for first in range(self.start, self.n, self.bs):
                 yield slice(first, min(first + self.bs, self.n))
@@ -69,16 +56,6 @@ class BatchIndices(Sampler):
             if self.world > 1 and len(batch) % self.world == 0:  # else each takes it all
                 batch = batch.tensor_split(self.world)[self.rank]
             yield batch
-
-
-class TensorBatchDataset(TensorDataset):
-    """A ``TensorDataset`` that gathers a tensor of indices with ``index_select``: the rows
-    ``tensor[indices]`` gives, faster (see benchmarks/README.md)."""
-
-    def __getitem__(self, index):
-        if isinstance(index, torch.Tensor):
-            return tuple(tensor.index_select(0, index) for tensor in self.tensors)
-        return super().__getitem__(index)
 
 
 def rank_slice(rows: int, rank: int, world: int) -> tuple[int, int]:

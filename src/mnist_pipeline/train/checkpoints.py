@@ -1,8 +1,6 @@
-"""Per-epoch checkpoints (``.checkpoints/<model>.pt``: model, optimizer, shuffling generator,
-history), so an interrupted train stage resumes to the same bytes. Written atomically, removed
-as the stage's last step; keyed to the run's inputs (params, code, data, torch version and
-threads), so a checkpoint of other inputs is never resumed.
-"""
+"""Per-epoch checkpoints (``.checkpoints/<model>.pt``), so an interrupted train stage resumes to
+the same bytes: written atomically, removed as its last step, keyed to the run's inputs
+(params, code, data, torch version, threads) so that no other run's is ever resumed."""
 
 import contextlib
 import hashlib
@@ -12,6 +10,8 @@ import logging
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+import torch
 
 from mnist_pipeline.core.atomic import remove_temporaries, write_bytes
 from mnist_pipeline.core.errors import MissingInputError
@@ -23,15 +23,13 @@ CHECKPOINT_DIR = Path(".checkpoints")
 
 
 def data_digest(tensors_dir: str | Path) -> Future[str]:
-    """SHA-256 of the tensor files, hashed on another thread: hashlib releases the GIL, so it
-    runs on another core while this one sets up the training."""
-    paths = [Path(tensors_dir) / f"{split}.safetensors" for split in SPLITS]
-    return ThreadPoolExecutor(1, thread_name_prefix="data-digest").submit(_sha256, paths)
+    """SHA-256 of the tensor files, hashed on another thread (hashlib releases the GIL)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="data-digest").submit(_sha256, tensors_dir)
 
 
-def _sha256(paths: list[Path]) -> str:
+def _sha256(tensors_dir: str | Path) -> str:
     digest = hashlib.sha256()
-    for path in paths:
+    for path in (Path(tensors_dir) / f"{split}.safetensors" for split in SPLITS):
         if not path.is_file():
             raise MissingInputError(f"{path}: missing; run the convert stage first")
         with open(path, "rb") as f:
@@ -39,8 +37,7 @@ def _sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def code_digest() -> str:
-    """SHA-256 of every module of the package and the running script."""
+def code_digest() -> str:  # SHA-256 of the package's modules and the running script
     package = Path(__file__).parents[1]
     files = [(str(path.relative_to(package)), path) for path in sorted(package.rglob("*.py"))]
     if main := getattr(sys.modules.get("__main__"), "__file__", None):
@@ -51,8 +48,7 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def run_key(inputs: dict[str, object]) -> str:
-    """The key of a run: its ``inputs`` (params, digests, versions...), hashed."""
+def run_key(inputs: dict[str, object]) -> str:  # a run's inputs, hashed
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -62,21 +58,9 @@ class Checkpoint:
     def __init__(self, name: str, key: str, folder: Path = CHECKPOINT_DIR) -> None:
         self.path, self.key = Path(folder) / f"{name}.pt", key
 
-    def load(self) -> dict | None:
-        """The saved state of this very run, or ``None``; a stale checkpoint is deleted."""
-        state = self._read()
-        if state is not None and state.get("key") != self.key:
-            log.info("%s: made with other params, code or data; starting from scratch",
-                     self.path)
-            self.remove()
-            return None
-        return state
-
-    def _read(self) -> dict | None:
+    def load(self) -> dict | None:  # this very run's state; a stale or damaged one goes
         if not self.path.is_file():
             return None
-        import torch
-
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
@@ -85,24 +69,24 @@ class Checkpoint:
             log.warning("%s: unreadable checkpoint (%s); starting from scratch", self.path, err)
             self.remove()
             return None
+        if state.get("key") != self.key:
+            log.info("%s: made with other params, code or data; starting from scratch",
+                     self.path)
+            self.remove()
+            return None
         return state
 
     def save(self, state: dict) -> None:
-        import torch
-
         buffer = io.BytesIO()
         torch.save({**state, "key": self.key}, buffer)
         write_bytes(self.path, buffer.getbuffer())
 
     def resume_hint(self) -> str:
-        """What a stopped run leaves for the next one: what is on disk now, whenever the stop
-        came (during a save, or after the checkpoint was removed)."""
+        """What a stopped run leaves, read from the disk (the stop may have come in a save)."""
         with contextlib.suppress(Exception):
-            state = self._read()
-            if state is not None and state.get("key") == self.key and state["history"]:
-                saved = len(state["history"])
-                epochs = "epoch 1 is" if saved == 1 else f"epochs 1-{saved} are"
-                return f"{epochs} saved in {self.path}: run `dvc repro` again to resume"
+            saved = len(torch.load(self.path, map_location="cpu", weights_only=True)["history"])
+            epochs = "epoch 1 is" if saved == 1 else f"epochs 1-{saved} are"
+            return f"{epochs} saved in {self.path}: run `dvc repro` again to resume"
         return "no checkpoint is left: the next run starts from scratch"
 
     def remove(self) -> None:

@@ -1,7 +1,5 @@
 """``train.device`` as a torch device (``auto``: cuda, then mps, then cpu; a rank of several takes
-its own GPU), and the memory layout a model runs fastest with there. An absent device is an
-error, never a silent fallback.
-"""
+its own GPU; an absent device is an error, never a fallback), and the fastest memory layout."""
 
 import torch
 from torch import nn
@@ -10,17 +8,15 @@ from mnist_pipeline.core.errors import PipelineError
 
 
 class DeviceError(PipelineError, RuntimeError):
-    """The configured device is not present on this machine."""
+    """The configured device is not present here."""
 
 
 def _mps_available() -> bool:
-    mps = getattr(torch.backends, "mps", None)
-    return bool(mps and mps.is_available())
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
 
 def resolve_device(setting: str, local_rank: int | None = None) -> torch.device:
-    """The device ``setting`` names here; with ``local_rank`` (one of several ranks on this
-    node), its own GPU ``cuda:<local rank>`` where the setting means CUDA."""
+    """The device ``setting`` names; a rank of several on CUDA gets ``cuda:<local_rank>``."""
     if setting == "auto":
         setting = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
     device = torch.device(setting)
@@ -40,8 +36,7 @@ def resolve_device(setting: str, local_rank: int | None = None) -> torch.device:
 
 
 def fastest_layout(model, device: torch.device) -> None:
-    """On the CPU, convolutions in channels-last layout (oneDNN's run faster in it): the
-    same parameter objects and values, only laid out otherwise in memory."""
+    """On the CPU, convolutions channels-last (oneDNN's are faster so): the same values."""
     if device.type == "cpu" and isinstance(model, nn.Module) and any(
             isinstance(layer, nn.Conv2d) for layer in model.modules()):
         model.to(memory_format=torch.channels_last)

@@ -1,13 +1,7 @@
-"""Hand the train stage over to torchrun when ``train.nproc`` or ``train.nnodes`` > 1: torchrun's
-own command line (``torch.distributed.run``), run in the stage's process, starts the stage's
-command once per rank, stops them all when one fails and hands signals on. One node:
-``--standalone`` (a free port, so two trainings never collide); several: torchrun's static
-rendezvous at ``train.master``, node 0 being DVC's workspace (the other nodes run the same
-torchrun command line by hand, docs/scaling.md).
-
-What torchrun raises becomes one line and the stage's status: 128 + N for signal N, 1 for a
-failed rank (its own message is above it) or for nodes that did not meet.
-"""
+"""The train stage handed over to torchrun (``train.nproc`` or ``train.nnodes`` > 1): torchrun's
+command line, run in the stage's process, starts the stage once per rank, stops them all when
+one fails and hands signals on. One node: ``--standalone``; several: torchrun's static
+rendezvous at ``train.master``, node 0 being DVC's workspace (docs/scaling.md)."""
 
 import logging
 import os
@@ -36,27 +30,27 @@ def check_devices(train: TrainParams, cuda_devices: int) -> None:
                           "CUDA device(s): one GPU per rank")
 
 
-def under_torchrun() -> bool:  # torchrun sets these in each rank
-    return "TORCHELASTIC_RUN_ID" in os.environ and "LOCAL_RANK" in os.environ
+def under_torchrun() -> bool:  # torchrun sets both in each rank
+    return {"TORCHELASTIC_RUN_ID", "LOCAL_RANK"} <= os.environ.keys()
 
 
 def torchrun_args(train: TrainParams, node_rank: int = 0) -> list[str]:
     """torchrun's options for the ranks ``train`` asks for, on node ``node_rank``."""
-    args = [f"--nproc-per-node={train.nproc}"]
     if train.nnodes == 1:
-        return [*args, "--standalone"]
+        return [f"--nproc-per-node={train.nproc}", "--standalone"]
     host, port = train.master.rsplit(":", 1)
-    return [*args, f"--nnodes={train.nnodes}", f"--node-rank={node_rank}",
-            f"--master-addr={host.strip('[]')}", f"--master-port={port}"]
+    return [f"--nproc-per-node={train.nproc}", f"--nnodes={train.nnodes}",
+            f"--node-rank={node_rank}", f"--master-addr={host.strip('[]')}",
+            f"--master-port={port}"]
 
 
 def run_ranks(train: TrainParams, script_argv: list[str]) -> int:
-    """Run ``script_argv`` once per rank with torchrun (node 0's share); the stage's status."""
+    """Node 0's ranks of ``script_argv``, by torchrun; the stage's exit status (128 + N for
+    signal N, else 1) and one line for what torchrun raises."""
     if train.device in ("cpu", "mps"):
         check_devices(train, cuda_devices=0)  # a CPU run never asks torch for its GPUs
-    # torchrun sets OMP_NUM_THREADS=1 per rank (with a warning) unless it is set: say it here.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # Its agent's own log lines repeat what the stage says below in one line.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # what torchrun sets, with a warning
+    # torchrun's agent logs what the stage says below, in one line.
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     import torch
     from torch.distributed import DistError
@@ -73,12 +67,11 @@ def run_ranks(train: TrainParams, script_argv: list[str]) -> int:
         return 128 + stop.sigval
     except ChildFailedError as failed:
         rank, failure = failed.get_first_failure()  # the cause; the others were stopped
-        if failure.exitcode < 0:
-            what = f"was killed by {signal.Signals(-failure.exitcode).name}"
-        else:
-            what = f"failed (exit status {failure.exitcode}); its message is above"
+        status = failure.exitcode
+        what = (f"was killed by {signal.Signals(-status).name}" if status < 0
+                else f"failed (exit status {status}); its message is above")
         print(f"train: error: rank {rank} {what}", file=sys.stderr)
-        stopped = failure.exitcode - 128 if failure.exitcode > 128 else -failure.exitcode
+        stopped = status - 128 if status > 128 else -status
         return 128 + stopped if stopped in (signal.SIGINT, signal.SIGTERM) else 1
     except DistError as missed:  # e.g. node 0 waited in vain for the others
         reason = str(missed).splitlines()[0] if str(missed) else type(missed).__name__
