@@ -28,26 +28,28 @@ from common import ROOT, dataset, machine, median
 def worker(name: str, epochs: int, out: str) -> None:
     """One rank (or the only process): train ``name`` for ``epochs`` epochs, time them."""
     import torch
+    from torch.utils.data import TensorDataset
 
     from mnist_pipeline.core.params import load_params
     from mnist_pipeline.core.tensor_files import load_split
-    from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
+    from mnist_pipeline.train.batches import get_batches
     from mnist_pipeline.train.devices import fastest_layout
-    from mnist_pipeline.train.monitor import Monitor
-    from mnist_pipeline.train.ranks import connect, disconnect, parallel, ranks_from_environment
-    from mnist_pipeline.variants import VARIANTS, get_model
+    from mnist_pipeline.train.monitor import Monitor, batch_rows
+    from mnist_pipeline.train.ranks import disconnect, parallel, ranks_from_environment
     from mnist_pipeline.tutorial.data import WrappedDataLoader
     from mnist_pipeline.tutorial.fit import fit
+    from mnist_pipeline.variants import VARIANTS, get_model
 
-    ranks = ranks_from_environment()
-    device = connect(ranks, torch.device("cpu"))
+    ranks, device = ranks_from_environment(), torch.device("cpu")
+    if ranks.world > 1:  # no inputs to compare here: the same script and data on one machine
+        torch.distributed.init_process_group("gloo")
     _, tensors = dataset()
     train, valid = load_split(tensors, "train"), load_split(tensors, "valid")
     spec, params = VARIANTS[name], load_params(ROOT / "params.yaml")
     hyper, bs = params.model(name), params.train.bs
     torch.manual_seed(0)
     shuffle = torch.Generator().manual_seed(0)
-    train_dl, valid_dl = get_batches(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
+    train_dl, valid_dl = get_batches(TensorDataset(*train), TensorDataset(*valid), bs,
                                   shuffle, ranks.rank, ranks.world)
     if spec.reshape_batches is not None:
         train_dl = WrappedDataLoader(train_dl, spec.reshape_batches)
@@ -56,9 +58,10 @@ def worker(name: str, epochs: int, out: str) -> None:
     fastest_layout(model, device)
     model = parallel(model, ranks)
     marks = [time.perf_counter()]
-    monitor = Monitor(model, valid_dl, ranks, epochs, len(train_dl),
-                      on_epoch_end=lambda history: marks.append(time.perf_counter()),
-                      bs=bs, train_rows=len(train[1]))
+    monitor = Monitor(model, valid_dl, ranks,
+                      rows_of=(lambda step: batch_rows(step, bs, len(train[1])))
+                      if ranks.world > 1 else None,
+                      on_epoch_end=lambda history: marks.append(time.perf_counter()))
     fit(epochs, model, spec.loss_func, opt, train_dl, valid_dl, callbacks=monitor)
     epoch_s = [after - before for before, after in zip(marks, marks[1:], strict=False)]
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 
 import torch
+from torch.utils.data import TensorDataset
 
 from mnist_pipeline.core.tensor_files import load_split
-from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
+from mnist_pipeline.train.batches import get_batches
 from mnist_pipeline.train.devices import fastest_layout
-from mnist_pipeline.variants import VARIANTS, get_model
 from mnist_pipeline.tutorial.fit import loss_batch
+from mnist_pipeline.variants import VARIANTS, get_model
 
 from common import Timer, dataset, machine, median
 
@@ -27,7 +28,7 @@ def epoch_seconds(name, train, valid, bs, epochs) -> float:
     torch.manual_seed(0)
     model, opt = get_model(name, lr, momentum)
     fastest_layout(model, torch.device("cpu"))
-    train_dl, _ = get_batches(TensorBatchDataset(*train), TensorBatchDataset(*valid), bs,
+    train_dl, _ = get_batches(TensorDataset(*train), TensorDataset(*valid), bs,
                            torch.Generator().manual_seed(0))
     times = []
     for _ in range(epochs):

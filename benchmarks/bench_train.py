@@ -13,15 +13,17 @@ import argparse
 import json
 
 import torch
+from torch.utils.data import TensorDataset
 
 from mnist_pipeline.core.tensor_files import load_split
-from mnist_pipeline.train.batches import TensorBatchDataset, get_batches
+from mnist_pipeline.train.batches import get_batches
 from mnist_pipeline.train.devices import fastest_layout
 from mnist_pipeline.train.monitor import Monitor
-from mnist_pipeline.train.ranks import SINGLE
-from mnist_pipeline.variants import VARIANTS, get_model
+from mnist_pipeline.train.progress import Progress
+from mnist_pipeline.train.training import Callbacks
 from mnist_pipeline.tutorial.data import WrappedDataLoader
 from mnist_pipeline.tutorial.fit import fit
+from mnist_pipeline.variants import VARIANTS, get_model
 
 import tutorial_reference as ref
 from common import OUT, Timer, dataset, machine, median
@@ -45,12 +47,13 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
     torch.manual_seed(seed)
     our_model, our_opt = get_model(name, lr, momentum, device)
     fastest_layout(our_model, device)
-    train_dl, valid_dl = get_batches(*(TensorBatchDataset(*pair) for pair in data_dev), bs,
+    train_dl, valid_dl = get_batches(*(TensorDataset(*pair) for pair in data_dev), bs,
                                   torch.Generator().manual_seed(seed))
     if spec.reshape_batches is not None:
         train_dl = WrappedDataLoader(train_dl, spec.reshape_batches)
         valid_dl = WrappedDataLoader(valid_dl, spec.reshape_batches)
-    monitor = Monitor(our_model, valid_dl, SINGLE, epochs, len(train_dl))
+    monitor = Monitor(our_model, valid_dl)
+    watched = Callbacks((Progress(epochs, len(train_dl), show=False), monitor))
     ref_train, ref_valid = ref.loaders(*data_cpu, bs, spec.reshape_batches,
                                        device if device.type != "cpu" else None,
                                        torch.Generator().manual_seed(seed))
@@ -64,7 +67,7 @@ def bench_variant(name, data_cpu, data_dev, device, bs, epochs, seed=0) -> dict:
                 ref_loss = ref.fit_epoch(ref_model, spec.loss_func, ref_opt, ref_train, ref_valid)
         ref_times.append(t.seconds)
         with Timer(sync) as t:  # one more epoch of the same run
-            fit(1, our_model, spec.loss_func, our_opt, train_dl, valid_dl, callbacks=monitor)
+            fit(1, our_model, spec.loss_func, our_opt, train_dl, valid_dl, callbacks=watched)
         our_loss = monitor.history[-1].valid_loss
         our_times.append(t.seconds)
     ref_s, our_s = median(ref_times), median(our_times)

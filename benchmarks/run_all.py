@@ -1,5 +1,5 @@
-"""Run every benchmark in turn (whole job, train speed, convert, memory, overhead, the dynamo
-stand-in, ranks, growth).
+"""Run every benchmark in turn (whole job, train speed, convert, memory, overhead, the speed
+tricks, ranks, growth).
 
     python benchmarks/run_all.py      # or: make bench
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SCRIPTS = ["bench_job.py", "bench_train.py", "bench_convert.py", "bench_memory.py",
-           "bench_overhead.py", "bench_stand_in.py", "bench_ddp.py", "bench_growth.py"]
+           "bench_overhead.py", "bench_startup.py", "bench_ddp.py", "bench_growth.py"]
 
 if __name__ == "__main__":
     for script in SCRIPTS:

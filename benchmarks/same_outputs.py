@@ -1,7 +1,7 @@
 """What a change must keep: a first ``dvc repro`` here and at git revision REV, on the same
 generated data, compared file by file. Every model's weights are compared tensor by tensor,
-its card (history, scores; "record" in older versions) key by key, and every file of the
-live view, the metrics and the plots byte for byte.
+its card (how it was made, its history; "record" in older versions) key by key, and every file
+of the live view, the metrics and the plots byte for byte.
 
     python benchmarks/same_outputs.py --against REV [--sizes 5000 1000 1000] [--epochs 2]
 
