@@ -61,6 +61,10 @@ def make_project(dest: Path, pickle_path: Path, epochs: int, device: str,
     params["train"].update(epochs=epochs, device=device)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    # DVCLive (the train stage's live view) starts only in a repository with a commit.
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit",
+                    "-qm", "project"], cwd=dest, check=True)
     return dest
 
 

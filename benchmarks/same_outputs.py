@@ -23,6 +23,8 @@ import yaml
 from common import ROOT, checkout, dataset, make_project
 
 COMPARED = ("live", "metrics", "plots")  # folders compared byte for byte, besides the models
+# Files this version renamed, compared with their older names where REV has only those.
+RENAMED = {"history.csv": "train.csv"}
 
 
 def repro(source: Path, dest: Path, pickle_path: Path, epochs: int) -> Path:
@@ -65,9 +67,16 @@ def compare(here: Path, there: Path) -> tuple[list[str], list[str]]:
     for folder in COMPARED:
         files = {p.relative_to(here) for p in (here / folder).rglob("*") if p.is_file()}
         files |= {p.relative_to(there) for p in (there / folder).rglob("*") if p.is_file()}
-        other_diffs += [str(f) for f in sorted(files) if not (here / f).is_file()
-                        or not (there / f).is_file()
-                        or (here / f).read_bytes() != (there / f).read_bytes()]
+        for f in sorted(files):
+            old = f.with_name(RENAMED.get(f.name, f.name))
+            theirs = there / (f if (there / f).is_file() else old)
+            if (here / f).is_file() and old != f and theirs.is_file():
+                files.discard(old)  # compared here, under its new name
+            if not (here / f).is_file() and f.name in RENAMED.values():
+                continue  # REV's name of a file this version renamed
+            if (not (here / f).is_file() or not theirs.is_file()
+                    or (here / f).read_bytes() != theirs.read_bytes()):
+                other_diffs.append(str(f))
     return weight_diffs, other_diffs
 
 

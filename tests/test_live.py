@@ -113,3 +113,16 @@ def test_progress_lines_where_stderr_is_not_a_terminal(tensors, tmp_path, monkey
     steps = -(-640 // 32)
     assert lines[0].startswith(f"epoch 1/1: step 1/{steps} (5%)")
     assert lines[-1].startswith(f"epoch 1/1: step {steps}/{steps} (100%)")
+
+
+def test_a_git_repository_without_a_commit_is_one_clear_error(tmp_path, monkeypatch):
+    import subprocess
+
+    from mnist_pipeline.core.errors import PipelineError
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match="live/cnn: DVCLive cannot start in a git repository "
+                                            "without a commit .*: commit, then run again"):
+        LiveView("live/cnn")

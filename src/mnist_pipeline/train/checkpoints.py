@@ -17,9 +17,7 @@ from mnist_pipeline.core.atomic import remove_temporaries, write_bytes
 from mnist_pipeline.core.errors import MissingInputError
 from mnist_pipeline.core.names import SPLITS
 
-log = logging.getLogger(__name__)
-
-CHECKPOINT_DIR = Path(".checkpoints")
+log, CHECKPOINT_DIR = logging.getLogger(__name__), Path(".checkpoints")
 
 
 def data_digest(tensors_dir: str | Path) -> Future[str]:

@@ -1,23 +1,27 @@
-"""The live view, logged with DVCLive into ``live/<model>`` (cached outputs of the stage), read
-by ``dvc exp show``, ``dvc plots show``, DVC Studio and VS Code while a training runs: per
-epoch, the curves of ``CURVES`` (``step`` is the epoch) and a summary of what only the training
-knows: ``status`` (``training``, ``done`` once the model is written, or ``stopped``,
-``diverged``, ``failed``), the epoch, its training loss. Scores are the evaluate stage's."""
+"""The live view, logged with DVCLive into ``live/<model>`` (the stage's cached outputs) for
+``dvc exp show``, ``dvc plots show``, Studio and VS Code: each epoch's ``CURVES`` (``step`` is the
+epoch) and a summary of what only the training knows: status, epoch, training loss."""
 
 from dvclive import Live
+from scmrepo.exceptions import SCMError
+
+from mnist_pipeline.core.errors import PipelineError
 
 DIGITS = 6  # readable files, diffs that show real changes
 CURVES = ("train_loss", "valid_loss", "valid_accuracy")
 
 
 class LiveView:
-    """DVCLive's log of one training in ``folder``; ``history`` holds the epochs a resumed run
-    did before (DVC deletes a stage's outputs before it runs: they are logged again)."""
+    """A training's log in ``folder``; a resumed run logs its ``history`` again (DVC deletes a
+    stage's outputs before it runs). Its status: ``training``, then ``done`` once the model is
+    written, else ``stopped``, ``diverged`` or ``failed``."""
 
     def __init__(self, folder: str, history=()) -> None:
-        # dvcyaml=None: dvc.yaml declares these files; no experiment of its own: the stage
-        # runs under `dvc repro` or `dvc exp run`.
-        self.live = Live(folder, dvcyaml=None, save_dvc_exp=False)
+        try:  # dvc.yaml declares the files; the stage runs under `dvc repro` or `dvc exp run`
+            self.live = Live(folder, dvcyaml=None, save_dvc_exp=False)
+        except SCMError as err:  # DVCLive reads the git HEAD, which a new repository lacks
+            raise PipelineError(f"{folder}: DVCLive cannot start in a git repository without a "
+                                f"commit ({err}): commit, then run again") from None
         self.status("training")
         for stats in history:
             self.log_epoch(stats)

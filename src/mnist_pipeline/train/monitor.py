@@ -1,6 +1,5 @@
-"""What each epoch of the tutorial's ``fit`` yields, as fit's ``callbacks`` on every rank: its
-training loss, the validation loss and accuracy (one more pass: ``fit`` keeps no outputs), and a
-NaN or infinite loss stopping the run on every rank at once."""
+"""Each epoch's numbers, as fit's ``callbacks`` on every rank (the accuracy needs one more pass:
+``fit`` keeps no outputs); a NaN or infinite loss stops the run on every rank at once."""
 
 import math
 from collections.abc import Callable

@@ -1,5 +1,5 @@
-"""Where a training is, as fit's ``callbacks``: a line every ``PROGRESS_EVERY_S`` (on a terminal,
-in CI, in ``dvc queue logs``), one per finished epoch, and where in the loop a stop found it."""
+"""Where a training is, as fit's ``callbacks``: a line every ``PROGRESS_EVERY_S`` and per epoch
+(a terminal, CI, ``dvc queue logs``), and where in the loop a stop found it."""
 
 import logging
 import time

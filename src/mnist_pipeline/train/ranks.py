@@ -1,7 +1,6 @@
-"""One training on several processes: torchrun starts the ranks, this module connects them.
-Before any process group (gloo on the CPU, nccl on CUDA) every rank compares what it trains
-with the others' through torchrun's store: one that differs refuses in one line, and so does
-every other. Each rank takes an equal part of every batch, so the mean of their gradients (DDP's;
+"""One training on several processes: torchrun starts the ranks, this module connects them once
+they all train the same (compared through torchrun's store, before any gloo or nccl group). Each
+rank takes an equal part of every batch, so the mean of their gradients (DDP's;
 ``average_gradient`` for ``scratch``) is the one-process gradient."""
 
 import datetime
