@@ -15,7 +15,7 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install lock repro test lint bench fuzz kills clean
+.PHONY: help install lock repro test lint bench fuzz kills clean gpu-wheels
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
@@ -82,3 +82,12 @@ kills: install  ## SIGKILL a first dvc repro at 26 seeded random moments, then c
 
 clean:  ## remove .venv
 	rm -rf $(VENV)
+
+# What benchmarks/gpu_check.sh needs on a GPU machine that has torch (Python 3.12) but not the
+# project's other packages and no network: carried there in .whl/, installed by the script.
+gpu-wheels:  ## wheels a GPU machine with torch lacks (.whl/, for benchmarks/gpu_check.sh)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 --platform any -d .whl $$(grep -E \
+		'^(pydantic|pydantic_core|annotated-types|typing-inspection|typing_extensions)==' \
+		constraints.txt)

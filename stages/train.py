@@ -40,7 +40,8 @@ def main() -> None:
         startup.install_dynamo_stand_in()  # a stage 1.0 s shorter: optim without the compiler
         from mnist_pipeline.train.ranks import disconnect
         from mnist_pipeline.train.training import train_model
-
+    if params.train.deterministic:
+        startup.deterministic_algorithms()
     train_model(args.model, params, args.tensors, args.weights, args.live)
     disconnect()
 

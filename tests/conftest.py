@@ -32,6 +32,16 @@ os.environ.update({
 })
 
 
+def requires_gpus(count: int = 1) -> list:
+    """Marks for a test that needs ``count`` CUDA GPUs (as lightning-hydra-template's
+    ``RunIf(min_gpus=...)``): ``gpu``, and a skip where there are fewer."""
+    import torch
+
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [pytest.mark.gpu, pytest.mark.skipif(found < count, reason=f"needs {count} CUDA "
+                                                f"GPU(s); this machine has {found}")]
+
+
 def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``ready`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -110,3 +110,31 @@ def test_freed_memory_is_kept_for_the_next_block_of_its_size():
     # the heap, fresh: every page faults in again. Kept: the heap's pages are reused.
     assert faults("default") > pages / 2
     assert faults("kept") < pages / 20
+
+
+def test_deterministic_algorithms_keep_the_cpus_bytes(tiny_splits, tmp_path):
+    # train.deterministic asks PyTorch for its deterministic algorithms (in the stage's own
+    # process); the CPU's kernels are deterministic already: the same weights either way.
+    import yaml
+    from safetensors.torch import load_file
+
+    from mnist_pipeline.core.model_files import read_card
+    from mnist_pipeline.core.tensor_files import save_splits
+
+    from conftest import ROOT
+
+    save_splits(tiny_splits, tmp_path / "tensors")
+    weights = {}
+    for deterministic in (False, True):
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        params["train"].update(device="cpu", epochs=1, bs=32, deterministic=deterministic)
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+        out = tmp_path / f"cnn-{deterministic}.safetensors"
+        subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "cnn",
+                        str(tmp_path / "tensors"), str(out), "--params",
+                        str(tmp_path / "params.yaml")], cwd=tmp_path, check=True,
+                       capture_output=True)
+        assert read_card(out)["deterministic"] is deterministic
+        weights[deterministic] = load_file(out)
+    assert weights[False].keys() == weights[True].keys()
+    assert all((weights[False][key] == weights[True][key]).all() for key in weights[False])

@@ -6,12 +6,14 @@ library gets plain Python. Each is kept for what it saves (``benchmarks/bench_st
   frozen, so it never walks them, neither during the import nor at exit.
 * :func:`keep_freed_memory`: glibc's malloc keeps freed memory for the next batch.
 * :func:`install_dynamo_stand_in`: ``torch.optim`` without the compiler it never uses here.
+* :func:`deterministic_algorithms`: what ``train.deterministic`` asks for.
 """
 
 import contextlib
 import ctypes
 import gc
 import importlib
+import os
 import sys
 import types
 from collections.abc import Iterator
@@ -95,3 +97,15 @@ def load_real() -> types.ModuleType:
         del sys.modules[DYNAMO]
         del torch._dynamo
     return importlib.import_module(DYNAMO)
+
+
+def deterministic_algorithms() -> None:
+    """PyTorch's deterministic algorithms, as its reproducibility notes give them: cuBLAS's
+    fixed workspace (set before cuBLAS starts), ``use_deterministic_algorithms`` (an op that
+    has none warns, naming itself), cuDNN's deterministic convolutions and no benchmarking.
+    The CPU's kernels are deterministic already: the same bytes either way."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    import torch
+
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True

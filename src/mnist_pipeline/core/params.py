@@ -79,6 +79,7 @@ class TrainParams(Section):
     nproc: int = Field(1, ge=1, description="an integer >= 1")  # ranks per node
     nnodes: int = Field(1, ge=1, description="an integer >= 1")
     master: str = Field("localhost:29500", description="host:port of node 0 (port 1-65535)")
+    deterministic: bool = Field(False, description="true or false")
 
     @property
     def ranks(self) -> int:

@@ -2,9 +2,6 @@
 ``dvc exp show``, ``dvc plots show``, Studio and VS Code: each epoch's ``CURVES`` (``step`` is the
 epoch) and a summary of what only the training knows: status, epoch, training loss."""
 
-from dvclive import Live
-from scmrepo.exceptions import SCMError
-
 from mnist_pipeline.core.errors import PipelineError
 
 DIGITS = 6  # readable files, diffs that show real changes
@@ -17,6 +14,9 @@ class LiveView:
     written, else ``stopped``, ``diverged`` or ``failed``."""
 
     def __init__(self, folder: str, history=()) -> None:
+        from dvclive import Live  # with DVC's modules: only where a live view is asked for
+        from scmrepo.exceptions import SCMError
+
         try:  # dvc.yaml declares the files; the stage runs under `dvc repro` or `dvc exp run`
             self.live = Live(folder, dvcyaml=None, save_dvc_exp=False)
         except SCMError as err:  # DVCLive reads the git HEAD, which a new repository lacks

@@ -95,7 +95,7 @@ def run_settings(name: str, params: Params) -> dict[str, object]:
     setup, hyper = params.train, params.model(name)
     return {"model": name, "seed": setup.seed, "bs": setup.bs, "epochs": setup.epochs,
             "lr": hyper.lr, "momentum": hyper.momentum, "device": setup.device,
-            "nproc": setup.nproc, "nnodes": setup.nnodes}
+            "nproc": setup.nproc, "nnodes": setup.nnodes, "deterministic": setup.deterministic}
 
 
 def save(weights: str, model, card: dict[str, object], history: list[EpochStats]) -> None:
