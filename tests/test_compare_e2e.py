@@ -1,10 +1,12 @@
 """Comparing runs: metrics, params and plots across commits, and `dvc exp` experiments."""
 
+import html
 import json
+import sys
 
 import pytest
 
-from conftest import MODEL_NAMES
+from conftest import MODEL_NAMES, ROOT
 from project import create_project, repro, run, set_params, stages_run
 from synthetic import make_splits, write_pickle
 
@@ -113,3 +115,18 @@ def test_experiment_runs_only_the_cnn_and_shows_up_in_exp_show(two_commits):
     # `dvc exp run` leaves the experiment's results in the workspace; compare with the commit.
     baseline = json.loads(run(["git", "show", "HEAD:metrics/cnn.json"], two_commits).stdout)
     assert cnn_metrics["valid"]["loss"] != baseline["valid"]["loss"]
+
+
+@pytest.mark.parametrize("revisions", [[], ["HEAD~1", "HEAD"]])
+def test_the_charts_draw_offline_in_one_page(two_commits, revisions):
+    # DVC's own page loads vega from a CDN; tools/plots_offline.py draws every chart itself.
+    pytest.importorskip("vl_convert")
+    out = two_commits / "dvc_plots" / "offline.html"
+    run([sys.executable, str(ROOT / "tools" / "plots_offline.py"), *revisions], two_commits)
+    page = out.read_text()
+    shown = dvc_json(two_commits, "plots", *(["diff", *revisions] if revisions else ["show"]))
+    renders = [render for renders in shown["data"].values() for render in renders]
+    assert page.count("<svg") == sum(render["type"] == "vega" for render in renders) > 0
+    assert page.count("<img") == sum(render["type"] == "image" for render in renders) > 0
+    assert all(html.escape(plot_id) in page for plot_id in shown["data"])
+    assert "cdn" not in page.lower() and "<script" not in page

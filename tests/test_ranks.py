@@ -188,3 +188,15 @@ def test_what_makes_a_model_tells_every_model_and_setting_apart():
     assert len({str(sorted(s.items())) for s in settings.values()}) == len(params.models)
     other = params.model_copy(update={"train": params.train.model_copy(update={"nnodes": 2})})
     assert run_settings("cnn", other) != settings["cnn"]
+
+
+def test_torchrun_with_other_ranks_than_params_yaml_asks_for_is_refused(monkeypatch):
+    from concurrent.futures import Future
+
+    monkeypatch.setattr(ranks_module, "exchange", lambda ranks, inputs: [inputs] * ranks.world)
+    digest = Future()
+    digest.set_result("d1")
+    with pytest.raises(DistributedError, match="^torchrun started 3 ranks, but train.nproc x "
+                                               "train.nnodes is 2: start it with the --nnodes"):
+        ranks_module.connect(Ranks(1, 3), torch.device("cpu"), {"code": "c1"}, digest, 2)
+    assert not torch.distributed.is_initialized()

@@ -285,6 +285,19 @@ def test_clones_on_one_machine_share_one_cache_without_a_remote(team, tmp_path, 
     assert stat.S_IMODE(cached.parent.stat().st_mode) & 0o2070 == 0o2070
 
 
+def test_a_fresh_clone_on_a_shared_cache_that_lacks_the_data_pulls_it(team, tmp_path):
+    # docs/sharing.md: on a cache that does not hold the commit's data, `dvc checkout` leaves
+    # links to nothing (and says nothing of it); `dvc pull` fills the cache and links them.
+    clone = git_clone(team, tmp_path / "clone")
+    share_cache(clone, tmp_path / "cache", "symlink")
+    run(["dvc", "checkout"], clone)
+    assert os.path.islink(clone / CNN) and not (clone / CNN).exists()
+    assert run(["dvc", "status"], clone, check=False).returncode != 0
+    run(["dvc", "pull"], clone)
+    assert status(clone) == {}
+    assert (clone / CNN).read_bytes() == (team.author / CNN).read_bytes()
+
+
 def test_gc_in_one_clone_deletes_what_another_clone_of_the_shared_cache_uses(team, tmp_path):
     cache = tmp_path / "cache"
     first = git_clone(team, tmp_path / "first")
