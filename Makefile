@@ -61,8 +61,9 @@ lock:  ## rewrite constraints.txt from a fresh install without it
 	} > "$$venv/constraints.txt" && mv "$$venv/constraints.txt" constraints.txt
 
 # A killed dvc can leave dvc.lock or .dvc/tmp/rwlock half-written: repaired first (docs/faults.md).
+# The repair lives in tools/, which no stage depends on.
 repro: install  ## run the whole pipeline (dvc repro)
-	python -m mnist_pipeline.core.dvc_repair
+	python tools/dvc_repair.py
 	dvc repro
 
 test: install  ## run the whole test suite, end-to-end runs included
