@@ -15,7 +15,7 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install lock repro test lint bench fuzz kills clean
+.PHONY: help install lock repro test lint bench fuzz kills cuts clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
@@ -80,6 +80,9 @@ fuzz: install  ## every parser of untrusted bytes, 10,000 inputs each (CI runs 3
 
 kills: install  ## SIGKILL a first dvc repro at 26 seeded random moments, then compare (CI runs 5)
 	python tests/kill_runs.py --per-stage 2
+
+cuts: install  ## cut a real dvc.lock at every line and 300 random bytes, repair, check (CI runs 6)
+	python tests/lock_cuts.py --random 300
 
 clean:  ## remove .venv
 	rm -rf $(VENV)
