@@ -40,8 +40,10 @@ stages:
 # cut down to its name (the schema), a hash name cut short (NotImplementedError in dvc status).
 KEY_CUT, STAGE_CUT = LOCK[:20], LOCK[:LOCK.index(b"copy:") + 5]
 HASH_CUT = LOCK[:LOCK.index(b"hash: md5") + 7]
-# One DVC reads, but then reruns the stage (it looks for this md5 in its cache, not the run-cache).
+# Two DVC reads, but then reruns the stage (it looks for this md5 in its cache, not the
+# run-cache), or keeps a lock without the output's size.
 MD5_CUT = LOCK[:LOCK.rindex(b"md5: ") + 15]
+SIZE_CUT = LOCK[:LOCK.rindex(b"      size:")]
 
 
 def test_dvc_s_loader_and_hash_names_tell_the_three_cuts_from_a_usable_lock():
@@ -49,14 +51,20 @@ def test_dvc_s_loader_and_hash_names_tell_the_three_cuts_from_a_usable_lock():
     assert lock_problem(KEY_CUT) == "is not valid YAML"
     assert lock_problem(STAGE_CUT) == "is not in DVC's lock file schema"
     assert lock_problem(HASH_CUT) == "names a hash DVC cannot compute, 'm', in stage copy"
+    assert lock_problem(LOCK.replace(b"hash: md5", b"hash: sha256")) is None  # one it can
     assert lock_problem(b"") == "is not in DVC's lock file schema"
     assert lock_problem(LOCK) is None
     assert lock_problem(LOCK.replace(b"      hash: md5\n", b"")) is None  # as DVC 2.x wrote
 
 
-def test_a_lock_cut_mid_line_is_one_dvc_never_writes():
-    assert lock_problem(MD5_CUT) == "ends mid-line"
-    assert lock_problem(MD5_CUT + b"\n") is None  # another md5: DVC reads it as changed
+def test_a_lock_cut_mid_line_or_before_a_size_is_one_dvc_never_writes():
+    assert lock_problem(MD5_CUT) == "lacks the size DVC writes with an md5, for b.txt in stage copy"
+    assert lock_problem(MD5_CUT + b"\n      size: 3") == "ends mid-line"
+    assert lock_problem(SIZE_CUT) == lock_problem(MD5_CUT)
+    folder = LOCK.replace(b"md5: 764efa883dda1e11db47671c4a3bbd9e\n      size: 3\n",
+                          b"md5: 764efa883dda1e11db47671c4a3bbd9e.dir\n      size: 3\n")
+    assert lock_problem(folder) == (
+        "lacks the nfiles DVC writes with an md5, for a.txt in stage copy")
     # Cut between two lines, a lock DVC reads (as "changed"): the run-cache restores the stage.
     assert lock_problem(LOCK[:LOCK.index(b"    outs:")]) is None
 
@@ -77,8 +85,8 @@ def repair_cli(project: Path) -> subprocess.CompletedProcess:
                           text=True)
 
 
-@pytest.mark.parametrize("cut", [KEY_CUT, STAGE_CUT, HASH_CUT, MD5_CUT, b""],
-                         ids=["key", "stage", "hash", "md5", "empty"])
+@pytest.mark.parametrize("cut", [KEY_CUT, STAGE_CUT, HASH_CUT, MD5_CUT, SIZE_CUT, b""],
+                         ids=["key", "stage", "hash", "md5", "size", "empty"])
 def test_a_cut_of_git_s_copy_is_replaced_by_it_in_one_line(tmp_path, cut):
     project = git_project(tmp_path)
     (project / "dvc.lock").write_bytes(cut)

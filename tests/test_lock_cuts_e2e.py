@@ -20,6 +20,11 @@ def after(text: bytes, start: bytes = b"", past: int = 0) -> Callable[[bytes], i
     return lambda lock: lock.index(text, lock.index(start)) + len(text) + past
 
 
+def before(text: bytes, start: bytes = b"") -> Callable[[bytes], int]:
+    """Where to cut a lock: just before the first ``text`` at or after ``start``."""
+    return after(text, start, -len(text))
+
+
 def stages_lost(lock: bytes, at: int) -> int:
     """How many stages the lock's first ``at`` bytes do not hold whole."""
     starts = [m.start() for m in re.finditer(rb"^  \S+:$", lock, re.MULTILINE)]
@@ -35,11 +40,14 @@ CUTS = {
     # "ERROR: failed to reproduce 'train@logistic': " with no reason
     "a hash name cut": (after(b"hash: m", b"- path: models/logistic.safetensors"),
                         "repaired"),
-    # DVC reads it, but reruns the training: it finds no such object in its cache
+    # DVC reads these, but reruns the training (it finds no such object in its cache), or keeps
+    # a lock without the model's size.
     "a cut inside an output's md5": (after(b"md5: ", b"- path: models/cnn.safetensors", 10),
                                      "repaired"),
+    "a cut before an output's size": (before(b"      size:", b"- path: models/cnn.safetensors"),
+                                      "repaired"),
     # DVC reads these as "changed": the run-cache restores what the lock no longer says.
-    "a cut between two stages": (lambda lock: lock.index(b"  train@cnn:"), "harmless"),
+    "a cut between two stages": (before(b"  train@cnn:"), "harmless"),
     "a cut between two lines": (after(b"\n", b"- path: models/sequential.safetensors"),
                                 "harmless"),
 }

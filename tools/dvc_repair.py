@@ -6,7 +6,8 @@ them), or a lock that makes ``dvc repro`` retrain a finished stage. This decides
 with DVC's own loaders, schemas and hash names:
 
 * an rwlock DVC cannot read is removed (it only ever describes running commands);
-* a ``dvc.lock`` DVC cannot use, or that ends mid-line, is replaced by git's staged copy (with
+* a ``dvc.lock`` DVC cannot use, or one DVC did not write whole, is replaced by git's staged
+  copy (with
   ``core.autostage`` the index holds the lock of the last ``dvc repro`` that finished), or
   removed where git has none: the run-cache then restores every stage that had finished. Unless
   it is a part of git's copy (a cut of it), the file is kept as ``dvc.lock.refused``: a cut of a
@@ -85,10 +86,12 @@ def lock_problem(data: bytes) -> str | None:
     """What is wrong with these bytes as DVC's lock file, or None. They are parsed and validated
     as ``dvc.dvcfile.Lockfile`` loads them (DVC's YAML parser, then its lock file schema); each
     dependency's and output's hash name must be one DVC can compute (a cut ``hash: m`` passes
-    the schema, then fails every ``dvc status``); and the file must end with a newline, as
-    every lock DVC writes does. DVC reads a lock cut inside a value, but one cut inside an
-    output's md5 (or before its ``.dir``) makes ``dvc repro`` rerun that stage: DVC trusts the
-    lock's hash, finds no such object in its cache, and never asks the run-cache."""
+    the schema, then fails every ``dvc status``). Then it must be whole, as DVC writes every
+    lock: ending with a newline, and each md5 with its size (a folder's with its file count).
+    DVC reads the other cuts, but trusts what they say of a stage's outputs: cut inside an
+    output's md5 (or before its ``.dir``), ``dvc repro`` finds no such object in the cache and
+    retrains the stage, never asking the run-cache; cut before its size, it keeps a lock without
+    it."""
     from dvc.dvcfile import Lockfile
     from dvc.utils.serialize import YAMLFileCorruptedError, parse_yaml
     from dvc.utils.strictyaml import YAMLValidationError, validate
@@ -102,10 +105,22 @@ def lock_problem(data: bytes) -> str | None:
         return "is not in DVC's lock file schema"
     for name, stage in (parsed.get("stages") or {}).items():
         for entry in (stage.get("deps") or []) + (stage.get("outs") or []):
-            if entry.get("hash", "md5") not in algorithms_available:
-                return f"names a hash DVC cannot compute, {entry['hash']!r}, in stage {name}"
+            if problem := entry_problem(entry, algorithms_available):
+                return f"{problem} in stage {name}"
     if data and not data.endswith(b"\n"):
         return "ends mid-line"
+    return None
+
+
+def entry_problem(entry: dict, hash_names: set[str]) -> str | None:
+    """What is wrong with a dependency or output of a lock (``hash_names``: those DVC can
+    compute), or None."""
+    if entry.get("hash", "md5") not in hash_names:
+        return f"names a hash DVC cannot compute, {entry['hash']!r},"
+    if "md5" in entry:
+        wanted = ("size", "nfiles") if str(entry["md5"]).endswith(".dir") else ("size",)
+        if missing := [key for key in wanted if key not in entry]:
+            return f"lacks the {' and '.join(missing)} DVC writes with an md5, for {entry['path']}"
     return None
 
 
