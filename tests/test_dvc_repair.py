@@ -58,13 +58,14 @@ def test_dvc_s_loader_and_hash_names_tell_the_three_cuts_from_a_usable_lock():
 
 
 def test_a_lock_cut_mid_line_or_before_a_size_is_one_dvc_never_writes():
-    assert lock_problem(MD5_CUT) == "lacks the size DVC writes with an md5, for b.txt in stage copy"
+    assert lock_problem(MD5_CUT) == (
+        "lacks the size DVC writes with an md5, for b.txt, in stage copy")
     assert lock_problem(MD5_CUT + b"\n      size: 3") == "ends mid-line"
     assert lock_problem(SIZE_CUT) == lock_problem(MD5_CUT)
     folder = LOCK.replace(b"md5: 764efa883dda1e11db47671c4a3bbd9e\n      size: 3\n",
                           b"md5: 764efa883dda1e11db47671c4a3bbd9e.dir\n      size: 3\n")
     assert lock_problem(folder) == (
-        "lacks the nfiles DVC writes with an md5, for a.txt in stage copy")
+        "lacks the nfiles DVC writes with an md5, for a.txt, in stage copy")
     # Cut between two lines, a lock DVC reads (as "changed"): the run-cache restores the stage.
     assert lock_problem(LOCK[:LOCK.index(b"    outs:")]) is None
 
@@ -109,6 +110,15 @@ def test_where_git_has_no_lock_a_cut_one_is_removed_and_kept_aside(tmp_path):
         "run-cache"]
     assert not (project / "dvc.lock").exists()
     assert (project / REFUSED).read_bytes() == STAGE_CUT
+
+
+def test_where_git_s_copy_is_cut_too_the_lock_is_removed(tmp_path):
+    project = git_project(tmp_path, lock=STAGE_CUT)  # staged by hand after a kill, say
+    assert repair(project) == [
+        "repaired: dvc.lock was cut short by a killed dvc (it is not in DVC's lock file schema): "
+        "removed it (git's staged copy is not in DVC's lock file schema too); finished stages "
+        "come back from the run-cache"]
+    assert not (project / "dvc.lock").exists() and not (project / REFUSED).exists()
 
 
 def test_a_lock_edited_by_hand_into_one_dvc_refuses_is_named_so_and_kept(tmp_path):

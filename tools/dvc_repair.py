@@ -7,11 +7,10 @@ with DVC's own loaders, schemas and hash names:
 
 * an rwlock DVC cannot read is removed (it only ever describes running commands);
 * a ``dvc.lock`` DVC cannot use, or one DVC did not write whole, is replaced by git's staged
-  copy (with
-  ``core.autostage`` the index holds the lock of the last ``dvc repro`` that finished), or
-  removed where git has none: the run-cache then restores every stage that had finished. Unless
-  it is a part of git's copy (a cut of it), the file is kept as ``dvc.lock.refused``: a cut of a
-  newer lock and a hand edit look alike.
+  copy (with ``core.autostage`` the index holds the lock of the last ``dvc repro`` that
+  finished), or removed where git has none: the run-cache then restores every stage that had
+  finished. Unless it is a part of git's copy (a cut of it), the file is kept as
+  ``dvc.lock.refused``: a cut of a newer lock and a hand edit look alike.
 
 Nothing is touched while a dvc runs in the project, or when git fails; one line says so. It lives
 outside ``src/`` so that no stage depends on it: editing it reruns nothing.
@@ -106,7 +105,7 @@ def lock_problem(data: bytes) -> str | None:
     for name, stage in (parsed.get("stages") or {}).items():
         for entry in (stage.get("deps") or []) + (stage.get("outs") or []):
             if problem := entry_problem(entry, algorithms_available):
-                return f"{problem} in stage {name}"
+                return f"{problem}, in stage {name}"
     if data and not data.endswith(b"\n"):
         return "ends mid-line"
     return None
@@ -116,7 +115,7 @@ def entry_problem(entry: dict, hash_names: set[str]) -> str | None:
     """What is wrong with a dependency or output of a lock (``hash_names``: those DVC can
     compute), or None."""
     if entry.get("hash", "md5") not in hash_names:
-        return f"names a hash DVC cannot compute, {entry['hash']!r},"
+        return f"names a hash DVC cannot compute, {entry['hash']!r}"
     if "md5" in entry:
         wanted = ("size", "nfiles") if str(entry["md5"]).endswith(".dir") else ("size",)
         if missing := [key for key in wanted if key not in entry]:
@@ -145,7 +144,8 @@ def staged_lock(project: Path) -> bytes | None:
 
 
 def repair_lock(project: Path) -> str | None:
-    """Put a ``dvc.lock`` DVC cannot use right (see the module's docstring); what was done."""
+    """Replace or remove a ``dvc.lock`` DVC cannot use or did not write whole (see the module's
+    docstring); what was done."""
     lock = project / LOCK
     if not lock.exists() or not (problem := lock_problem(refused := lock.read_bytes())):
         return None
@@ -158,11 +158,12 @@ def repair_lock(project: Path) -> str | None:
             f"{LOCK} {problem} and is no part of git's staged copy: cut short by a killed dvc, "
             "or edited by hand")
     kept = f", and kept it as it was in {REFUSED} (hand edits, if any)"
-    if staged is None or lock_problem(staged):
+    if staged is None or (staged_problem := lock_problem(staged)):
         if not cut_of_git:  # kept before the only copy goes
             (project / REFUSED).write_bytes(refused)
         lock.unlink()
-        done = f"removed it (git has {'none' if staged is None else 'no copy DVC can use'})"
+        done = ("removed it (git has none)" if staged is None else
+                f"removed it (git's staged copy {staged_problem} too)")
     else:
         try:
             git(project, "checkout", "--", LOCK)
