@@ -81,7 +81,7 @@ fuzz: install  ## every parser of untrusted bytes, 10,000 inputs each (CI runs 3
 kills: install  ## SIGKILL a first dvc repro at 26 seeded random moments, then compare (CI runs 5)
 	python tests/kill_runs.py --per-stage 2
 
-cuts: install  ## cut a real dvc.lock at every line and 300 random bytes, repair, check (CI runs 6)
+cuts: install  ## cut a real dvc.lock at every line and 300 random bytes, repair, check (CI runs 7)
 	python tests/lock_cuts.py --random 300
 
 clean:  ## remove .venv

@@ -36,8 +36,8 @@ CUTS = {
     "a key cut before its colon": (after(b"schema: '2.0'\nstages"), "repaired"),
     # DVC: "'./dvc.lock' validation failed"
     "a stage cut down to its name": (after(b"  train@logistic:"), "repaired"),
-    # DVC: "ERROR: unexpected error" in dvc status; dvc repro deletes the stage's outputs, then
-    # "ERROR: failed to reproduce 'train@logistic': " with no reason
+    # DVC: "ERROR: unexpected error" in dvc status; dvc repro: "ERROR: failed to reproduce
+    # 'train@logistic': " with no reason (after deleting its outputs, were it a dependency's)
     "a hash name cut": (after(b"hash: m", b"- path: models/logistic.safetensors"),
                         "repaired"),
     # DVC reads these, but reruns the training (it finds no such object in its cache), or keeps
