@@ -130,8 +130,9 @@ def check_repro(ref: Reference, cut: Cut) -> str:
         return f"dvc repro ran {', '.join(ran)} again"
     if (project / "dvc.lock").read_bytes() != ref.lock:
         return "dvc repro wrote another dvc.lock than an uninterrupted run's"
-    differ = sorted(name for name in ref.outputs.keys() | files(project).keys()
-                    if ref.outputs.get(name) != files(project).get(name))
+    now = files(project)
+    differ = sorted(name for name in ref.outputs.keys() | now.keys()
+                    if ref.outputs.get(name) != now.get(name))
     return f"outputs differ from an uninterrupted run's: {', '.join(differ)}" if differ else ""
 
 
