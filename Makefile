@@ -15,9 +15,9 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install lock repro test lint bench fuzz kills clean gpu-wheels
+.PHONY: help install lock repro test lint bench fuzz kills cuts clean gpu-wheels
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # $(call install-torch,VENV): install TORCH_SPEC into VENV, from where the comment above says.
 # `pip config list` shows the PIP_* variables too, so one look covers files and environment.
@@ -61,8 +61,9 @@ lock:  ## rewrite constraints.txt from a fresh install without it
 	} > "$$venv/constraints.txt" && mv "$$venv/constraints.txt" constraints.txt
 
 # A killed dvc can leave dvc.lock or .dvc/tmp/rwlock half-written: repaired first (docs/faults.md).
+# The repair lives in tools/, which no stage depends on.
 repro: install  ## run the whole pipeline (dvc repro)
-	python -m mnist_pipeline.core.dvc_repair
+	python tools/dvc_repair.py
 	dvc repro
 
 test: install  ## run the whole test suite, end-to-end runs included
@@ -79,6 +80,9 @@ fuzz: install  ## every parser of untrusted bytes, 10,000 inputs each (CI runs 3
 
 kills: install  ## SIGKILL a first dvc repro at 26 seeded random moments, then compare (CI runs 5)
 	python tests/kill_runs.py --per-stage 2
+
+cuts: install  ## cut a real dvc.lock at every line and 300 random bytes, repair, check (CI runs 7)
+	python tests/lock_cuts.py --random 300
 
 clean:  ## remove .venv
 	rm -rf $(VENV)

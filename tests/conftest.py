@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
+# The tests' helpers, and tools/ (make repro's repair, run as a script, no part of the package).
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).resolve().parents[1] / "tools")]
 
 from http_server import ScriptedServer  # noqa: E402
 from synthetic import make_splits, write_pickle  # noqa: E402

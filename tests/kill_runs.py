@@ -28,9 +28,10 @@ from pathlib import Path
 
 import psutil
 
-from mnist_pipeline.core.dvc_repair import LOCK_REFUSED, repair
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tools")]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dvc_repair import repair  # noqa: E402
 
 from project import RESTORED, RUNNING, create_project  # noqa: E402
 from synthetic import make_splits, write_pickle  # noqa: E402
@@ -141,7 +142,7 @@ def run_and_kill(project: Path, kill: Kill, durations: dict[str, float],
         reader.join(timeout)
         kill.status, kill.hit = proc.returncode, "(the run had passed it)"
         if proc.returncode != 0:
-            if not recover(project, "".join(lines)):
+            if not recover(project):
                 raise RuntimeError(f"dvc repro failed on its own before {kill}:\n"
                                    + "".join(lines))
             again = Kill(kill.target, kill.after_s, kill.whom)
@@ -177,20 +178,15 @@ def run_and_kill(project: Path, kill: Kill, durations: dict[str, float],
     return True
 
 
-# DVC 3.x rewrites these two files in place (truncate, then write): a SIGKILL of dvc in between
-# leaves them cut short, and every later dvc command fails with these messages.
-RWLOCK_CORRUPT = "Unable to read RWLock-file '.dvc/tmp/rwlock'. JSON structure is corrupted"
+# A SIGKILL of dvc while it rewrites dvc.lock or .dvc/tmp/rwlock in place can leave them cut short.
 repairs: dict[str, int] = {"rwlock": 0, "dvc.lock": 0}  # how often each procedure was needed
 seen = {"resumed from a checkpoint": 0, "restored from the run-cache": 0}  # in later runs
 
 
-def recover(project: Path, output: str) -> bool:
-    """docs/faults.md's procedures for what a SIGKILL of dvc can leave half-written, as
-    ``make repro`` applies them (``mnist_pipeline.core.dvc_repair``), after dvc said so.
-    Whether one applied."""
-    if RWLOCK_CORRUPT not in output and not any(message in output for message in LOCK_REFUSED):
-        return False
-    done = repair(project)
+def recover(project: Path) -> bool:
+    """After a failed ``dvc repro``: ``make repro``'s repair (``tools/dvc_repair.py``), which
+    decides from the files what a killed dvc left half-written. Whether it repaired one."""
+    done = [line for line in repair(project) if line.startswith("repaired: ")]
     for line in done:
         repairs["rwlock" if "rwlock" in line else "dvc.lock"] += 1
     return bool(done)
@@ -219,7 +215,7 @@ def check_finished(killed: Path, reference: Path) -> list[str]:
     problems = []
     last = subprocess.run(["dvc", "repro"], cwd=killed, env=environment(),
                           capture_output=True, text=True)
-    if last.returncode != 0 and recover(killed, last.stdout + last.stderr):
+    if last.returncode != 0 and recover(killed):
         last = subprocess.run(["dvc", "repro"], cwd=killed, env=environment(),
                               capture_output=True, text=True)
     tally(last.stdout + last.stderr)

@@ -8,11 +8,13 @@ import sys
 
 import kill_runs
 import pytest
+from dvc_repair import REFUSED
 from kill_runs import Kill, check_finished, plan, project_pair, run_and_kill
 
-from project import run, stages_restored, stages_run
+from project import ROOT, run, stages_restored, stages_run
 
 pytestmark = pytest.mark.slow
+REPAIR = [sys.executable, str(ROOT / "tools" / "dvc_repair.py")]  # what `make repro` runs first
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +43,9 @@ def test_kills_at_random_moments_end_in_an_uninterrupted_runs_files(pair):
 
 CUTS = {
     # A SIGKILL in the middle of DVC's rewrite of dvc.lock leaves its first part, here cut inside
-    # a key (a cut between two entries or inside a hash reads as "changed": safe). With
-    # core.autostage DVC stages dvc.lock in git after each run; without it, git has none.
-    "dvc.lock, staged in git": ("dvc.lock' validation failed", "took git's last staged copy"),
+    # a key (other cuts: tests/test_lock_cuts_e2e.py). With core.autostage DVC stages dvc.lock
+    # in git after each run; without it, git has none.
+    "dvc.lock, staged in git": ("dvc.lock' validation failed", "took git's staged copy"),
     "dvc.lock, not in git": ("dvc.lock' validation failed", "removed it (git has none)"),
     # ...and of .dvc/tmp/rwlock, which dvc rewrites as each stage starts and ends: empty (the
     # likeliest, its JSON is written at close) or cut inside.
@@ -67,13 +69,17 @@ def test_what_a_killed_dvc_leaves_half_written_is_repaired_before_make_repro_run
             "" if cut.startswith("empty") else '{"read": {"/proj')
     else:
         lock.write_bytes(whole[: whole.index(b"    - path:", len(whole) // 2) + len(b"    - pa")])
+    left = lock.read_bytes()
     broken = run(["dvc", "repro"], reference, check=False)
     assert broken.returncode != 0 and refused in broken.stdout + broken.stderr
 
     # What `make repro` runs before `dvc repro`: one line, saying what it did.
-    repair = run([sys.executable, "-m", "mnist_pipeline.core.dvc_repair"], reference)
+    repair = run(REPAIR, reference)
     assert repair.stderr.count("\n") == 1 and repaired_as in repair.stderr, repair.stderr
     assert lock.exists() == in_git  # restored from git, or removed
+    if cut == "dvc.lock, not in git":  # git has no copy to tell a cut from a hand edit
+        assert (reference / REFUSED).read_bytes() == left
+        (reference / REFUSED).unlink()
     repaired = run(["dvc", "repro"], reference)
     assert stages_run(repaired.stdout) == []  # nothing ran again
     # Without a lock every stage is restored from the run-cache, with the same bytes.
@@ -81,4 +87,4 @@ def test_what_a_killed_dvc_leaves_half_written_is_repaired_before_make_repro_run
     assert kill_runs.files(reference) == before
     assert lock.read_bytes() == whole
     # Nothing to repair: nothing said, nothing touched.
-    assert run([sys.executable, "-m", "mnist_pipeline.core.dvc_repair"], reference).stderr == ""
+    assert run(REPAIR, reference).stderr == ""
