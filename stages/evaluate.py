@@ -1,12 +1,13 @@
-"""Stage evaluate@<model>: score one trained model, as metrics and plots kept in git.
+"""Stage evaluate: score every trained model, as metrics and plots kept in git.
 
-    python stages/evaluate.py cnn data/tensors models/cnn.safetensors \
-        metrics/cnn.json plots/cnn/history.csv plots/cnn/confusion.csv plots/cnn/most_wrong.png
+    python stages/evaluate.py data/tensors models metrics plots/history.csv \
+        plots/confusion.csv plots/most_wrong
 
-Loads the model file and the tensor files with torch and computes every score here: loss and
-accuracy on the validation and test splits, the test split's confusion pairs, the validation
-images the model gets most wrong; and writes out the training's per-epoch history from the
-model's card. A new metric reruns this stage alone, never a training.
+Loads each model file of params.yaml's models and the tensor files with torch, in one process,
+and computes every score here: loss and accuracy on the validation and test splits, the test
+split's confusion matrix, the validation images each model gets most wrong; and writes out the
+trainings' per-epoch histories from the models' cards. A new metric reruns this stage alone,
+never a training.
 """
 
 import argparse
@@ -14,26 +15,27 @@ from pathlib import Path
 
 from mnist_pipeline import startup
 from mnist_pipeline.core.cli import run_stage
+from mnist_pipeline.core.params import load_params
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", help="the variant to evaluate")
     parser.add_argument("tensors", help="folder written by the convert stage")
-    parser.add_argument("weights", help=".safetensors file written by the train stage")
-    parser.add_argument("metrics", type=Path, help="output JSON")
-    parser.add_argument("history", type=Path,
-                        help="output CSV: the training's losses and accuracy per epoch")
+    parser.add_argument("models", help="folder of the train stages' <model>.safetensors")
+    parser.add_argument("metrics", type=Path, help="output folder: <model>.json")
+    parser.add_argument("history", type=Path, help="output CSV: every model's epochs")
     parser.add_argument("confusion", type=Path,
-                        help="output CSV of (actual, predicted) on the test split")
+                        help="output CSV: each model's (actual, predicted) counts, test split")
     parser.add_argument("most_wrong", type=Path,
-                        help="output PNG of the validation images most wrong")
+                        help="output folder: <model>.png, the validation images most wrong")
+    parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
+    names = list(load_params(args.params).models)
     with startup.frozen_imports():  # start-up and exit 0.5 s shorter: torch's objects frozen
         from mnist_pipeline.evaluate.results import ResultPaths, write_results
 
-    write_results(args.model, args.weights, args.tensors,
+    write_results(names, args.models, args.tensors,
                   ResultPaths(args.metrics, args.history, args.confusion, args.most_wrong))
 
 

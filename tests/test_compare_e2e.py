@@ -28,7 +28,7 @@ def two_commits(tmp_path_factory):
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "baseline"], project)
     set_params(project, {"models.cnn.lr": 0.05})
-    assert sorted(repro(project)) == ["evaluate@cnn", "train@cnn"]
+    assert sorted(repro(project)) == ["evaluate", "train@cnn"]
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "cnn lr 0.05"], project)
     yield project
@@ -85,10 +85,8 @@ def test_plots_show_contains_every_declared_plot(two_commits):
     shown = dvc_json(two_commits, "plots", "show")
     ids = set(shown["data"])
     expected = {"plots/samples.png", "Training loss per epoch", "Validation loss per epoch",
-                "Validation accuracy per epoch"}
-    for name in MODEL_NAMES:
-        expected |= {f"plots/{name}/history.csv", f"plots/{name}/confusion.csv",
-                     f"plots/{name}/most_wrong.png"}
+                "plots/history.csv", "plots/confusion.csv"}
+    expected |= {f"plots/most_wrong/{name}.png" for name in MODEL_NAMES}
     assert ids == expected
     assert not shown.get("errors")
     images = [e for e in shown["data"]["plots/samples.png"] if e["type"] == "image"]
@@ -97,14 +95,14 @@ def test_plots_show_contains_every_declared_plot(two_commits):
 
 def test_plots_diff_overlays_two_commits(two_commits):
     shown = dvc_json(two_commits, "plots", "diff", "HEAD~1", "HEAD")
-    overlay = shown["data"]["Validation loss per epoch"][0]
+    overlay = shown["data"]["plots/history.csv"][0]
     assert set(overlay["revisions"]) == {"HEAD~1", "HEAD"}
 
 
 def test_experiment_runs_only_the_cnn_and_shows_up_in_exp_show(two_commits):
     output = run(["dvc", "exp", "run", "-S", "models.cnn.lr=0.2", "-n", "cnn-lr-0.2"],
                  two_commits).stdout
-    assert sorted(stages_run(output)) == ["evaluate@cnn", "train@cnn"]
+    assert sorted(stages_run(output)) == ["evaluate", "train@cnn"]
     rows = dvc_json(two_commits, "exp", "show")
     experiments = [exp for row in rows for exp in (row.get("experiments") or [])]
     ours = [e for e in experiments if e.get("name") == "cnn-lr-0.2"]

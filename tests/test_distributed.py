@@ -267,10 +267,11 @@ def test_dvc_repro_with_two_ranks_and_changing_nproc_reruns_training(tmp_path):
     repro(project)
     set_params(project, {"train.nproc": 2})
     assert repro(project, "train@cnn") == ["train@cnn"]
-    # What docs/scaling.md says `dvc status` lists then: evaluate@cnn, whose model changed,
+    # What docs/scaling.md says `dvc status` lists then: evaluate, whose cnn model changed,
     # and the other train stages, whose params did.
     status = yaml.safe_load(run(["dvc", "status", "--json"], project).stdout)
-    assert set(status) == {"evaluate@cnn"} | {f"train@{name}" for name in MODEL_NAMES
-                                               if name != "cnn"}
-    assert repro(project, "evaluate@cnn") == ["evaluate@cnn"]
+    assert set(status) == {"evaluate"} | {f"train@{name}" for name in MODEL_NAMES
+                                           if name != "cnn"}
+    # Scoring alone, the other trainings left as they are: --single-item.
+    assert repro(project, "--single-item", "evaluate") == ["evaluate"]
     assert read_card(project / "models" / "cnn.safetensors")["nproc"] == 2

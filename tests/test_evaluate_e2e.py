@@ -1,6 +1,5 @@
-"""The evaluate stage evaluates: a metric added to its code reruns every evaluate stage and no
-training (real git + dvc), and `dvc metrics diff` shows the new numbers beside the committed
-ones."""
+"""The evaluate stage evaluates: a metric added to its code reruns it and no training (real git
++ dvc), and `dvc metrics diff` shows the new numbers beside the committed ones."""
 
 import json
 import os
@@ -31,7 +30,7 @@ def test_a_metric_added_to_the_evaluate_code_costs_no_training(tmp_path):
     assert SCORE in scoring.read_text()
     scoring.write_text(scoring.read_text().replace(SCORE, WITH_ERROR))
     ran = stages_run(run(["dvc", "repro"], project, env=env).stdout)
-    assert sorted(ran) == sorted(f"evaluate@{name}" for name in MODEL_NAMES)
+    assert ran == ["evaluate"]
     assert {path.name: path.read_bytes() for path in (project / "models").iterdir()} == models
 
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], project).stdout)

@@ -62,14 +62,14 @@ def same(a: dict, b: dict) -> bool:
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_model_trains_on_the_gpu_and_is_scored_on_the_cpu(tensors, tmp_path, name):
-    from mnist_pipeline.evaluate.scoring import evaluate_model
+    from mnist_pipeline.evaluate.scoring import evaluate_model, load_splits
 
     status, log = finished(stage(tmp_path, name, tensors))
     assert status == 0, log
     card = read_card(tmp_path / "model.safetensors", name)
     assert card["device"].startswith("cuda:0 (") and len(card["history"]) == 2
     assert all(math.isfinite(row["train_loss"]) for row in card["history"])
-    scores = evaluate_model(name, tmp_path / "model.safetensors", tensors).scores
+    scores = evaluate_model(name, tmp_path / "model.safetensors", load_splits(tensors)).scores
     # The same weights on the CPU: the last validation within the kernels' rounding.
     assert scores["valid"]["loss"] == pytest.approx(card["history"][-1]["valid_loss"], abs=1e-3)
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mnist_pipeline.core.model_files import save_model
 from mnist_pipeline.core.tensor_files import save_splits
-from mnist_pipeline.evaluate.scoring import evaluate_model, most_wrong, score
+from mnist_pipeline.evaluate.scoring import evaluate_model, load_splits, most_wrong, score
 from mnist_pipeline.variants import VARIANTS
 
 
@@ -39,7 +39,7 @@ def test_a_model_file_is_scored_on_the_whole_of_each_split(tiny_splits, tmp_path
     model = VARIANTS[name].model()
     save_model(tmp_path / "m.safetensors", model.state_dict(),
                {"model": name, "bs": 16, "history": []})
-    evaluation = evaluate_model(name, tmp_path / "m.safetensors", tmp_path / "tensors")
+    evaluation = evaluate_model(name, tmp_path / "m.safetensors", load_splits(tmp_path / "tensors"))
     reshape = VARIANTS[name].reshape_batches or (lambda x, y: (x, y))
     for split in ("valid", "test"):
         x, y = reshape(*(torch.from_numpy(getattr(tiny_splits[split], k)) for k in "xy"))
@@ -49,7 +49,10 @@ def test_a_model_file_is_scored_on_the_whole_of_each_split(tiny_splits, tmp_path
         assert evaluation.scores[split]["loss"] == pytest.approx(expected, abs=2e-6)
         accuracy = (outputs.argmax(dim=1) == y).float().mean().item()
         assert evaluation.scores[split]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
-    actual, predicted = evaluation.confusion
-    assert actual == tiny_splits["test"].y.tolist() and len(predicted) == len(actual)
+    # The confusion matrix counts every test row once, by its actual digit.
+    assert sum(evaluation.confusion.values()) == len(tiny_splits["test"].y)
+    for digit in range(10):
+        assert sum(n for (actual, _), n in evaluation.confusion.items() if actual == digit) \
+            == int((tiny_splits["test"].y == digit).sum())
     wrong = evaluation.most_wrong
     assert wrong["actual"] == tiny_splits["valid"].y[wrong["index"]].tolist()

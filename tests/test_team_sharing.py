@@ -38,12 +38,10 @@ from synthetic import make_splits, write_pickle
 
 pytestmark = pytest.mark.slow
 
-ALL_STAGES = {"fetch", "convert"} | {
-    f"{stage}@{name}" for stage in ("train", "evaluate") for name in MODEL_NAMES
-}
+ALL_STAGES = {"fetch", "convert", "evaluate"} | {f"train@{name}" for name in MODEL_NAMES}
 RAW = "data/raw/mnist.pkl.gz"
 CNN = "models/cnn.safetensors"
-CNN_HISTORY = "plots/cnn/history.csv"
+HISTORY = "plots/history.csv"
 EXPERIMENT = "cnn-lr-0.05"
 # What the train stage logs once per epoch it actually trains (train.epochs is 1 here).
 TRAINED = "epoch 1/1"
@@ -89,7 +87,7 @@ def team(tmp_path_factory) -> Team:
     # A setting tried without committing it to main: a run-cache entry and an experiment ref.
     tried = run(["dvc", "exp", "run", "--temp", "-n", EXPERIMENT, "-S", "models.cnn.lr=0.05"],
                 author)
-    assert sorted(stages_run(tried.stdout)) == ["evaluate@cnn", "train@cnn"]
+    assert sorted(stages_run(tried.stdout)) == ["evaluate", "train@cnn"]
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], author).stdout.split()
     (experiment_ref,) = [ref for ref in refs if ref.endswith("/" + EXPERIMENT)]
 
@@ -177,7 +175,7 @@ def test_run_cache_restores_a_run_from_a_cache_shared_on_one_machine(team, tmp_p
     set_params(clone, {"models.cnn.lr": 0.05})
     result = run(["dvc", "repro"], clone)
     assert stages_run(result.stdout) == []
-    assert sorted(stages_restored(result.stdout)) == ["evaluate@cnn", "train@cnn"]
+    assert sorted(stages_restored(result.stdout)) == ["evaluate", "train@cnn"]
     assert TRAINED not in result.stdout + result.stderr
     # The author's experiment made exactly these outputs.
     assert file_md5(clone / CNN) == locked_md5(experiment_lock(team), "train@cnn", CNN)
@@ -211,17 +209,17 @@ def test_run_cache_restores_training_through_a_remote(team, tmp_path):
     set_params(clone, {"models.cnn.lr": 0.05})
     result = run(["dvc", "repro", "--pull"], clone)
     # Every output of train@cnn (the model, its live view) is cached and on the remote: the run
-    # is restored, not repeated. evaluate@cnn's outputs are `cache: false` (they live in git,
+    # is restored, not repeated. evaluate's outputs are `cache: false` (they live in git,
     # not on remotes), so it runs again, on the restored model, and writes the author's results
     # byte for byte.
     assert stages_restored(result.stdout) == ["train@cnn"]
-    assert stages_run(result.stdout) == ["evaluate@cnn"]
+    assert stages_run(result.stdout) == ["evaluate"]
     assert TRAINED not in result.stdout + result.stderr
     assert file_md5(clone / CNN) == locked_md5(lock, "train@cnn", CNN)
     assert (file_md5(clone / "live/cnn/metrics.json")
             == locked_md5(lock, "train@cnn", "live/cnn/metrics.json"))
     assert len((clone / "live/cnn/plots/metrics/valid_loss.tsv").read_text().splitlines()) == 2
-    for path in ("metrics/cnn.json", CNN_HISTORY):
+    for path in ("metrics/cnn.json", HISTORY):
         assert (clone / path).read_text() == experiment_file(team, path)
 
 
@@ -379,12 +377,11 @@ def test_an_offline_clone_pulls_the_dataset_and_runs_the_rest(team, tmp_path):
     assert (clone / RAW).read_bytes() == team.dataset.read_bytes()
     assert not (clone / "data" / "tensors").exists()
 
-    # Recomputed from the pulled dataset, the model is byte-identical to the author's, so
-    # evaluate, whose files the training leaves alone, has nothing to do.
-    assert repro(clone, "evaluate@logistic") == ["convert", "train@logistic"]
+    # Recomputed from the pulled dataset, the model is byte-identical to the author's.
+    assert repro(clone, "train@logistic") == ["convert", "train@logistic"]
     assert (clone / "models/logistic.safetensors").read_bytes() == \
         (team.author / "models/logistic.safetensors").read_bytes()
-    assert not {"fetch", "convert", "train@logistic", "evaluate@logistic"} & set(status(clone))
+    assert not {"fetch", "convert", "train@logistic"} & set(status(clone))
     # The epoch history and dvc.lock come out exactly as the author committed them.
     assert run(["git", "status", "--porcelain"], clone).stdout == ""
 
@@ -408,11 +405,11 @@ def test_a_remote_added_later_gets_older_commits_runs_in_a_clone_with_history(tm
     copy_project(author, str(dataset), dataset)  # this tree over the history, on tiny data
     commit(author, "tiny data")
     # Two runs committed before the team had a remote: the first is in the history only.
-    assert "train@logistic" in repro(author, "evaluate@logistic")
+    assert "train@logistic" in repro(author, "train@logistic")
     commit(author, "logistic at lr 0.5")
     older_model = file_md5(author / "models/logistic.safetensors")
     set_params(author, {"models.logistic.lr": 0.25})
-    assert "train@logistic" in repro(author, "evaluate@logistic")
+    assert "train@logistic" in repro(author, "train@logistic")
     commit(author, "logistic at lr 0.25")
 
     remote = tmp_path / "remote"
@@ -443,13 +440,11 @@ def test_a_remote_added_later_gets_older_commits_runs_in_a_clone_with_history(tm
     teammate = tmp_path / "teammate"
     run(["git", "clone", "-q", str(author), str(teammate)], tmp_path)
     set_params(teammate, {"models.logistic.lr": 0.5})
-    result = run(["dvc", "repro", "--pull", "evaluate@logistic"], teammate)
+    result = run(["dvc", "repro", "--pull", "train@logistic"], teammate)
     assert stages_restored(result.stdout) == ["train@logistic"]
-    assert stages_run(result.stdout) == ["evaluate@logistic"]
+    assert stages_run(result.stdout) == []
     assert TRAINED not in result.stdout + result.stderr
     assert file_md5(teammate / "models/logistic.safetensors") == older_model
-    # evaluate's run record came too, but its outputs live in git, not on the remote.
-    assert "Missing cache files" in result.stderr
 
 
 def commits_not_on_the_remote(project: Path) -> list[str]:

@@ -1,15 +1,13 @@
 """Model files: ``models/<name>.safetensors``, the weights with the model's card as metadata (how
-it was made: params, device, versions; its per-epoch history; how it scored), written by the
-train stage, read without torch. And the history's CSV form, which the train stage's live view
-and the evaluate stage both write.
+it was made: params, device, versions; its per-epoch history), written by the train stage, read
+without torch.
 """
 
 import json
 from pathlib import Path
 
-from mnist_pipeline.core.atomic import write_bytes, write_csv
+from mnist_pipeline.core.atomic import write_bytes
 from mnist_pipeline.core.errors import PipelineError
-from mnist_pipeline.core.names import HISTORY_COLUMNS
 from mnist_pipeline.core.tensor_files import open_safetensors
 
 # safetensors keeps metadata in a hash map whose order changes from run to run; one key holding
@@ -36,9 +34,3 @@ def read_card(path: str | Path, name: str | None = None) -> dict[str, object]:
     if name is not None and card.get("model") != name:
         raise PipelineError(f"{path}: holds model {card.get('model')!r}, not {name!r}")
     return card
-
-
-def write_history(dest: str | Path, history: list[dict[str, float]]) -> None:
-    """A training's history (a card's ``history``), one CSV row per epoch."""
-    write_csv(dest, HISTORY_COLUMNS, [[row[column] for column in HISTORY_COLUMNS]
-                                      for row in history])

@@ -7,7 +7,7 @@ import difflib
 SPLITS = ("train", "valid", "test")
 CLASSES = 10
 PIXELS = 28 * 28  # an image's, flattened
-# A training's history, one row per epoch: live/<model>.csv (train) and plots/<model>/train.csv
+# A training's history, one row per epoch: on the model's card, and in plots/history.csv
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy"]
 PICKLE_NAME = "mnist.pkl.gz"
 IDX_FILES = {

@@ -1,8 +1,9 @@
 """A trained model's scores, computed from its model file and the tensor files: loss and
-accuracy on the validation and test splits, the test split's (actual, predicted) pairs for the
-confusion matrix, and the validation images it gets most wrong.
+accuracy on the validation and test splits, the test split's confusion matrix (a count per
+actual and predicted digit), and the validation images it gets most wrong.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +21,13 @@ from mnist_pipeline.variants import VARIANTS, check_models
 
 DIGITS = 6  # scores are rounded so files stay readable and diffs show real changes
 MOST_WRONG = 24  # validation images shown in the most-wrong grid
+Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]  # split name: (x, y)
 
 
 @dataclass(frozen=True)
 class Evaluation:
     scores: dict[str, dict[str, float]]  # {"valid"|"test": {"loss", "accuracy"}}
-    confusion: tuple[list[int], list[int]]  # the test split's actual and predicted labels
+    confusion: Counter  # (actual, predicted) on the test split: how many
     most_wrong: dict[str, list[int]]  # the validation rows: "index", "actual", "predicted"
     history: list[dict[str, float]]  # the training's, from the model card: a row per epoch
 
@@ -40,24 +42,28 @@ def load_model(name: str, path: str | Path, device: str = "cpu"):
     return model, card
 
 
-def evaluate_model(name: str, weights: str | Path, tensors: str | Path) -> Evaluation:
+def load_splits(tensors: str | Path) -> Splits:
+    return {split: load_split(tensors, split) for split in ("valid", "test")}
+
+
+def evaluate_model(name: str, weights: str | Path, splits: Splits) -> Evaluation:
     """Model ``name`` of the file ``weights``, scored on the CPU on the validation and test
-    splits in ``tensors``, in the training's validation batches (reshaped as in training)."""
+    ``splits``, in the training's validation batches (reshaped as in training)."""
     model, card = load_model(name, weights)
     variant, bs = VARIANTS[name], 2 * int(card.get("bs", 64))
     outputs = {}
-    for split in ("valid", "test"):
-        batches = in_order(*load_split(tensors, split), bs)
+    for split, (x, y) in splits.items():
+        batches = in_order(x, y, bs)
         if variant.reshape_batches is not None:  # what the adaptive CNN's loader does
             batches = WrappedDataLoader(batches, variant.reshape_batches)
         outputs[split] = predict(model, batches)
     scores = {split: score(variant.loss_func, *outputs[split]) for split in outputs}
     test_out, test_y = outputs["test"]
-    # log_softmax also turns scratch's log-probabilities into themselves.
     valid_out, valid_y = outputs["valid"]
+    # log_softmax also turns scratch's log-probabilities into themselves.
     worst = most_wrong(F.log_softmax(valid_out, dim=1).numpy(), valid_y.numpy())
     return Evaluation(
-        scores, (test_y.tolist(), test_out.argmax(dim=1).tolist()),
+        scores, Counter(zip(test_y.tolist(), test_out.argmax(dim=1).tolist(), strict=True)),
         {"index": worst.tolist(), "actual": valid_y[worst].tolist(),
          "predicted": valid_out.argmax(dim=1)[worst].tolist()},
         card["history"])
