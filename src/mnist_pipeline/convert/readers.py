@@ -1,8 +1,7 @@
 """Read ``mnist.pkl.gz`` (with the restricted ``unpickler``), or the four MNIST idx files
 (pixel / 256, the last 10,000 training images as validation, as ``mnist.pkl.gz`` was made),
 into validated splits. A broken file fails with one line naming it; an idx header asking for
-more than its gzip file can hold is refused before anything that large is read.
-"""
+more than its gzip file can hold is refused before anything that large is read."""
 
 import contextlib
 import gzip
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.convert.unpickler import NumpyOnlyUnpickler
-from mnist_pipeline.core.errors import MissingInputError, PipelineError
+from mnist_pipeline.core.errors import MissingInputError, PipelineError, one_line
 from mnist_pipeline.core.names import CLASSES, IDX_FILES, PICKLE_NAME, PIXELS, SPLITS
 
 
@@ -69,7 +68,7 @@ def read_pickle(path: str | Path) -> dict[str, Split]:
                 # The pure-Python unpickler's lookup of an opcode it does not know.
                 reason = f"invalid load key, {chr(err.args[0])!r}."
             else:
-                reason = _one_line(err)
+                reason = one_line(err) or type(err).__name__
             raise DatasetFormatError(f"{path}: expected a pickle of numpy arrays inside the gzip; "
                                      f"unpickling failed: {reason}") from None
     if not (isinstance(data, tuple) and len(data) == 3):
@@ -105,9 +104,8 @@ def read_idx_folder(folder: Path, valid_size: int = VALID_SIZE) -> dict[str, Spl
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """One gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor``), its header
-    checked first and its data read in chunks: memory follows what the file holds, never what
-    its header claims."""
+    """One gzipped idx file (as torchvision's ``read_sn3_pascalvincent_tensor``), read in chunks:
+    memory follows what the file holds, never what its header claims."""
     with _GzipStream(path) as f:
         head = f.read(4)
         if len(head) < 4:
@@ -171,12 +169,7 @@ class _GzipStream(gzip.GzipFile):
             if not start.startswith(b"\x1f\x8b"):
                 raise DatasetFormatError(f"{self.name}: expected a gzip file (starting 1f 8b), "
                                          f"got one starting {start!r}") from None
-            raise DatasetFormatError(f"{self.name}: corrupt gzip data: {_one_line(err)}") from None
-
-
-def _one_line(err: BaseException, limit: int = 120) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[:limit] + "..."
+            raise DatasetFormatError(f"{self.name}: corrupt gzip data: {one_line(err)}") from None
 
 
 def _scale(images: np.ndarray) -> np.ndarray:
@@ -191,14 +184,12 @@ def validate(splits: dict[str, Split], source: str) -> None:
         where = f"{source}: split {name!r}"
         x, y = split.x, split.y
         if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != PIXELS:
-            raise DatasetFormatError(
-                f"{where}: x must be float32 (N, {PIXELS}), got {x.dtype} {x.shape}"
-            )
+            raise DatasetFormatError(f"{where}: x must be float32 (N, {PIXELS}), got {x.dtype} "
+                                     f"{x.shape}")
         # Written so that NaN (which fails every comparison) is rejected too.
         if x.size and not (x.min() >= 0 and x.max() <= 1):
-            raise DatasetFormatError(
-                f"{where}: x values must lie in [0, 1], got [{x.min()}, {x.max()}]"
-            )
+            raise DatasetFormatError(f"{where}: x values must lie in [0, 1], got [{x.min()}, "
+                                     f"{x.max()}]")
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise DatasetFormatError(f"{where}: y must be 1-D integers, got {y.dtype} {y.shape}")
         if len(x) != len(y):
@@ -206,8 +197,7 @@ def validate(splits: dict[str, Split], source: str) -> None:
         if len(x) == 0:
             raise DatasetFormatError(f"{where}: empty")
         if y.min() < 0 or y.max() >= CLASSES:
-            raise DatasetFormatError(
-                f"{where}: labels must be 0..{CLASSES - 1}, got [{y.min()}, {y.max()}]"
-            )
+            raise DatasetFormatError(f"{where}: labels must be 0..{CLASSES - 1}, got "
+                                     f"[{y.min()}, {y.max()}]")
         if y.dtype != np.int64:
             splits[name] = Split(x, y.astype(np.int64))

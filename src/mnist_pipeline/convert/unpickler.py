@@ -1,8 +1,7 @@
 """An unpickler that rebuilds numpy arrays of plain numbers, and nothing else: each allowed
 global is a guard accepting only the calls numpy's own pickles make (called directly,
 ``numpy.ndarray`` would build an object array over the file's bytes; nested ``_codecs.encode``
-'hex' calls, a memory bomb).
-"""
+'hex' calls, a memory bomb)."""
 
 import codecs
 import pickle
@@ -85,7 +84,6 @@ class NumpyOnlyUnpickler(pickle._Unpickler):
     def find_class(self, module: str, name: str):
         guard = _GUARDS.get((module, name))
         if guard is None:
-            raise UnsafePickleError(
-                f"refusing to load global {module}.{name}: only numpy arrays are allowed"
-            )
+            raise UnsafePickleError(f"refusing to load global {module}.{name}: only numpy arrays "
+                                    "are allowed")
         return guard

@@ -2,9 +2,8 @@
 power loss never leaves a complete-looking one (the data is on disk before the rename, the
 rename before the stage ends), and a full disk is one :class:`OutputWriteError` naming it.
 
-The temporary file is ``.<name>.<random>.tmp`` beside the output. A SIGKILL can leave one
-behind; the next write of the same output removes it.
-"""
+The temporary file is ``.<name>.<random>.tmp`` beside the output; one that a SIGKILL left
+behind is removed by the next write of the same output."""
 
 import contextlib
 import errno
@@ -29,8 +28,7 @@ class OutputWriteError(PipelineError, OSError):
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``dest`` (so the rename is atomic), synced to disk and renamed
-    onto ``dest`` only if the block succeeds, the folder synced after."""
+    """A temporary path beside ``dest``, synced and renamed onto it if the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_temporaries(dest)
@@ -46,12 +44,9 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 
 def new_temporary(dest: Path, folder: bool = False) -> Path:
-    """A new, empty ``.<name>.<random>.tmp`` file (or folder) beside ``dest``.
-
-    Made with mode 0666 (0777) less the umask, as the kernel applies it to any new file: outputs
-    get the usual mode, for a team sharing a cache. (mkstemp's private 0600 would need the umask
-    read back, and reading it means setting it, for every thread of the process at once.)
-    """
+    """A new, empty ``.<name>.<random>.tmp`` file (or folder) beside ``dest``, with the usual
+    mode for a team sharing a cache: 0666 (0777) less the umask. (mkstemp's private 0600 would
+    need the umask read back, and reading it means setting it, for every thread at once.)"""
     for _ in range(100):
         path = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
         with contextlib.suppress(FileExistsError):  # taken: draw another name
@@ -64,9 +59,8 @@ def new_temporary(dest: Path, folder: bool = False) -> Path:
 
 
 def remove_temporaries(dest: str | Path) -> None:
-    """The temporary files (or folders) of writes of ``dest`` that a SIGKILL cut short. Only one
-    process writes a given output at a time (DVC locks the workspace; one rank writes), so none
-    is another writer's."""
+    """Remove the temporaries of writes of ``dest`` that a SIGKILL cut short. Only one process
+    writes an output at a time (DVC locks the workspace; one rank writes): none is another's."""
     dest = Path(dest)
     for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
         if stale.is_dir() and not stale.is_symlink():
@@ -92,9 +86,8 @@ def full_disk_as_error(dest: str | Path, what: str = "it") -> Iterator[None]:
     except OSError as err:
         if err.errno not in FULL:
             raise
-        raise OutputWriteError(f"{dest}: could not write {what}: {FULL[err.errno]}; nothing "
-                               "was written there. Free some space and run the stage again"
-                               ) from err
+        failure = f"{dest}: could not write {what}: {FULL[err.errno]}; nothing was written there"
+        raise OutputWriteError(f"{failure}. Free some space and run the stage again") from err
 
 
 def write_bytes(dest: str | Path, data: bytes | memoryview) -> None:

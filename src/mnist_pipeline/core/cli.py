@@ -3,8 +3,7 @@
 A :class:`PipelineError` is one line and exit 1 (other exceptions keep their traceback);
 SIGINT and SIGTERM raise :class:`Stopped`, exit 128 + N. :func:`stop_with_parent` stops a stage
 whose starter died (``kill <pid of dvc>``), even through a shell that stayed in between, so no
-orphan writes after ``dvc.lock`` was settled; psutil reads the processes.
-"""
+orphan writes after ``dvc.lock`` was settled."""
 
 import contextlib
 import logging
@@ -36,7 +35,6 @@ def _raise_stopped(signum: int, frame) -> None:
 
 
 def stop_on_signals() -> None:
-    """Turn SIGINT and SIGTERM into :class:`Stopped` from here on."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_stopped)
 

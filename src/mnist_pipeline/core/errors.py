@@ -7,3 +7,9 @@ class PipelineError(Exception):
 
 class MissingInputError(PipelineError, FileNotFoundError):
     """A stage's input file is absent (usually: the stage before it has not run)."""
+
+
+def one_line(message: object, limit: int = 120) -> str:
+    """``message`` (an error or a text) on one line, cut after ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[:limit] + "..."

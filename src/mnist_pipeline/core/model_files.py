@@ -1,7 +1,6 @@
 """Model files: ``models/<name>.safetensors``, the weights with the model's card as metadata (how
 it was made: params, device, versions; its per-epoch history), written by the train stage, read
-without torch.
-"""
+without torch."""
 
 import json
 from pathlib import Path

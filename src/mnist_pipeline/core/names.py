@@ -1,6 +1,5 @@
 """The names and sizes the stages share: the splits, classes and pixels, the dataset's files,
-the history's columns; and the "did you mean" of a misspelt name.
-"""
+the history's columns; and the "did you mean" of a misspelt name."""
 
 import difflib
 

@@ -1,8 +1,6 @@
-"""Typed, validated, frozen view of ``params.yaml`` (pydantic models).
-
-A typo or a bad value fails before any work, in one line naming the dotted key, the value and
-what is expected (the field's ``description``): ``train.bs: got 0, expected an integer >= 1``.
-"""
+"""Typed, validated, frozen view of ``params.yaml`` (pydantic models). A typo or a bad value
+fails before any work, in one line naming the dotted key, the value and what is expected (the
+field's ``description``): ``train.bs: got 0, expected an integer >= 1``."""
 
 from __future__ import annotations
 
@@ -17,7 +15,6 @@ from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.core.names import IDX_FILES, did_you_mean
 
 MD5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex digits")]
-MIRROR_EXPECTED = "a URL or path of mnist.pkl.gz, or a mapping {format: idx, url, md5}"
 ENDPOINT = re.compile(r"^([A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$")
 
 
@@ -50,7 +47,7 @@ class Mirror(Section):
         if isinstance(value, str) and value:
             return {"format": "pickle", "url": value}
         if not isinstance(value, dict):
-            raise ValueError(MIRROR_EXPECTED)
+            raise ValueError("a URL or path of mnist.pkl.gz, or a mapping {format: idx, url, md5}")
         return value
 
     @model_validator(mode="after")
@@ -128,7 +125,7 @@ def parse_params(raw: Any) -> Params:
     try:
         params = Params.model_validate(raw)
     except ValidationError as err:
-        raise ParamsError(_one_line(err)) from None
+        raise ParamsError(_message(err)) from None
     _check_across_fields(params)
     return params
 
@@ -150,8 +147,8 @@ def _check_across_fields(params: Params) -> None:
                           "every batch")
 
 
-def _one_line(err: ValidationError) -> str:
-    """The first error (an unknown key first: a misspelt key is also reported missing)."""
+def _message(err: ValidationError) -> str:
+    """The first error in one line (an unknown key first: a misspelt key is also missing)."""
     error = min(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     loc = error["loc"]
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)

@@ -4,8 +4,7 @@ side for the stages that do not import torch.
 
 MNIST's pixels are k / 256 for a byte k, so ``x`` holds the bytes k (uint8, a quarter of the
 float32 size) and the loaders multiply by 1/256 in float32: a power of two, so every value comes
-back bit for bit. A source with any other value keeps float32 ``x``, which loads as it is.
-"""
+back bit for bit. A source with any other value keeps float32 ``x``, which loads as it is."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """PNG grids of digits with captions, for DVC image plots: the first training images with their
-labels, and each model's validation images with the highest loss (``true -> predicted``).
-"""
+labels, and each model's validation images with the highest loss (``true -> predicted``)."""
 
 from pathlib import Path
 
@@ -39,7 +38,6 @@ def save_png(image: Image.Image, dest: str | Path) -> None:
 
 
 def sample_grid(x: np.ndarray, y: np.ndarray, count: int = 32) -> Image.Image:
-    """The first ``count`` images of a split with their labels."""
     return image_grid(x[:count], [f"label {int(label)}" for label in y[:count]])
 
 

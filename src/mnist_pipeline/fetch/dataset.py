@@ -3,8 +3,7 @@
 
 Partial downloads wait in ``data/.raw.download/`` (DVC deletes ``data/raw`` before a rerun):
 one cut short is resumed by the next run, one that failed for good is deleted. Verified files
-move into a new folder that replaces ``data/raw`` by one rename: complete or absent.
-"""
+move into a new folder that replaces ``data/raw`` by one rename: complete or absent."""
 
 import contextlib
 import hashlib
@@ -63,7 +62,6 @@ def idx_source(base: str, md5: dict[str, str]) -> Source:
 
 
 def dataset_sources(data: DataParams) -> list[Source]:
-    """``data.url``, then each mirror, as sources."""
     expected = Expected(data.size, data.md5)
     return [pickle_source(data.url, expected)] + [
         pickle_source(mirror.url, expected) if mirror.format == "pickle"
@@ -160,11 +158,8 @@ def verify(path: Path, expected: Expected) -> None:
 
 
 def file_md5(path: str | Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def _install(parts: dict[str, Path], dest: Path) -> None:

@@ -1,8 +1,7 @@
 """One file into its ``.part`` file: an HTTP(S) download, or a copy of a local file. Retries,
 backoff and ``Retry-After`` are urllib3's ``Retry`` on the ``requests`` session; hand-written,
 as no library does it: resuming a body cut mid-stream with ``Range``, refusing an HTML page,
-and one short line per failure instead of urllib3's reprs.
-"""
+and one short line per failure instead of urllib3's reprs."""
 
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from mnist_pipeline.core.atomic import FULL
+from mnist_pipeline.core.errors import one_line
 
 log = logging.getLogger(__name__)
 logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines are reprs; ours are one
@@ -97,8 +97,7 @@ def download(file, part: Path, session: requests.Session, patience: Patience) ->
     return False
 
 
-def _download(file, part: Path, session: requests.Session,
-              patience: Patience) -> bool:
+def _download(file, part: Path, session: requests.Session, patience: Patience) -> bool:
     retry, attempts = patience.retry(), 1
     while True:
         try:
@@ -176,9 +175,8 @@ def _refuse_html(content_type: str, first: bytes) -> None:
     """A captive portal, an error page or a login wall answers 200 with HTML: say so."""
     start = first.lstrip()[:9].lower()
     if "text/html" in content_type.lower() or start.startswith((b"<!doctype", b"<html")):
-        text = "".join(c if c.isprintable() else "?"
-                       for c in " ".join(first[:240].decode("utf-8", "replace").split()))
-        text = text if len(text) <= 60 else text[:60] + "..."
+        text = one_line(first[:240].decode("utf-8", "replace"), limit=60)
+        text = "".join(c if c.isprintable() else "?" for c in text)
         raise SourceError(f"got an HTML page ({content_type or 'no Content-Type'}) "
                           f"starting {text!r}")
 
