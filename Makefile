@@ -78,7 +78,7 @@ bench: install  ## speed and memory against the tutorial's own loop
 fuzz: install  ## every parser of untrusted bytes, 10,000 inputs each (CI runs 300)
 	HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
 
-kills: install  ## SIGKILL a first dvc repro at 26 seeded random moments, then compare (CI runs 5)
+kills: install  ## SIGKILL a first dvc repro at 18 seeded random moments, then compare (CI runs 5)
 	python tests/kill_runs.py --per-stage 2
 
 cuts: install  ## cut a real dvc.lock at every line and 300 random bytes, repair, check (CI runs 7)

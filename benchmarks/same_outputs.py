@@ -1,7 +1,8 @@
 """What a change must keep: a first ``dvc repro`` here and at git revision REV, on the same
 generated data, compared file by file. Every model's weights are compared tensor by tensor,
-its card (how it was made, its history; "record" in older versions) key by key, and every file
-of the live view, the metrics and the plots byte for byte.
+its card (how it was made, its history; "record" in older versions) key by key, every file of
+the live view and the metrics byte for byte, and each model's history, test confusion counts and
+most-wrong grid, in whichever layout each version writes them.
 
     python benchmarks/same_outputs.py --against REV [--sizes 5000 1000 1000] [--epochs 2]
 
@@ -22,9 +23,31 @@ import yaml
 
 from common import ROOT, checkout, dataset, make_project
 
-COMPARED = ("live", "metrics", "plots")  # folders compared byte for byte, besides the models
-# Files this version renamed, compared with their older names where REV has only those.
-RENAMED = {"history.csv": "train.csv"}
+
+def per_model(project: Path, name: str) -> dict[str, object] | None:
+    """A model's history rows, test confusion counts and most-wrong grid, read from the layout
+    this version writes (one history and one confusion file for every model), or from the
+    older one (plots/<model>/: its train.csv or history.csv, confusion pairs, PNG); None if
+    neither is there."""
+    import csv
+    from collections import Counter
+
+    one = project / "plots" / name
+    if (project / "plots" / "history.csv").is_file():
+        def rows(file):
+            return [row for row in csv.DictReader((project / "plots" / file).open())
+                    if row.pop("model") == name]
+        confusion = Counter({(r["actual"], r["predicted"]): int(r["count"])
+                             for r in rows("confusion.csv")})
+        return {"history": rows("history.csv"), "confusion": confusion,
+                "most_wrong": (project / "plots" / "most_wrong" / f"{name}.png").read_bytes()}
+    history = next((one / f for f in ("history.csv", "train.csv") if (one / f).is_file()), None)
+    if history is None:
+        return None
+    pairs = list(csv.DictReader((one / "confusion.csv").open()))
+    return {"history": list(csv.DictReader(history.open())),
+            "confusion": Counter((r["actual"], r["predicted"]) for r in pairs),
+            "most_wrong": (one / "most_wrong.png").read_bytes()}
 
 
 def repro(source: Path, dest: Path, pickle_path: Path, epochs: int) -> Path:
@@ -64,19 +87,17 @@ def compare(here: Path, there: Path) -> tuple[list[str], list[str]]:
         ours, other = card(here / path), card(there / path)
         other_diffs += [f"{path}: card[{key!r}]" for key in sorted(set(ours) | set(other))
                         if ours.get(key) != other.get(key)]
-    for folder in COMPARED:
+    models = yaml.safe_load((here / "params.yaml").read_text())["models"]
+    for name in models:  # evaluate's plots, whichever layout each version writes
+        mine, theirs = per_model(here, name), per_model(there, name)
+        other_diffs += [f"plots of {name}: {key}" for key in ("history", "confusion", "most_wrong")
+                        if not (mine and theirs and mine[key] == theirs[key])]
+    for folder in ("live", "metrics"):
         files = {p.relative_to(here) for p in (here / folder).rglob("*") if p.is_file()}
         files |= {p.relative_to(there) for p in (there / folder).rglob("*") if p.is_file()}
-        for f in sorted(files):
-            old = f.with_name(RENAMED.get(f.name, f.name))
-            theirs = there / (f if (there / f).is_file() else old)
-            if (here / f).is_file() and old != f and theirs.is_file():
-                files.discard(old)  # compared here, under its new name
-            if not (here / f).is_file() and f.name in RENAMED.values():
-                continue  # REV's name of a file this version renamed
-            if (not (here / f).is_file() or not theirs.is_file()
-                    or (here / f).read_bytes() != theirs.read_bytes()):
-                other_diffs.append(str(f))
+        other_diffs += [str(f) for f in sorted(files) if not (here / f).is_file()
+                        or not (there / f).is_file()
+                        or (here / f).read_bytes() != (there / f).read_bytes()]
     return weight_diffs, other_diffs
 
 

@@ -13,9 +13,10 @@ never a training.
 import argparse
 from pathlib import Path
 
-from mnist_pipeline import startup
 from mnist_pipeline.core.cli import run_stage
 from mnist_pipeline.core.params import load_params
+
+import startup  # beside this script: what it sets in its own process
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     names = list(load_params(args.params).models)
-    with startup.frozen_imports():  # start-up and exit 0.5 s shorter: torch's objects frozen
+    with startup.frozen_imports():  # 11 % of a one-model rerun (benchmarks/bench_startup.py)
         from mnist_pipeline.evaluate.results import ResultPaths, write_results
 
     write_results(names, args.models, args.tensors,

@@ -13,10 +13,11 @@ run again after an interruption (Ctrl-C, SIGTERM), it resumes there. With ``trai
 import argparse
 import sys
 
-from mnist_pipeline import startup
 from mnist_pipeline.core.cli import run_stage, stop_on_signals, stop_with_parent
 from mnist_pipeline.core.params import load_params
 from mnist_pipeline.train.launch import run_ranks, under_torchrun
+
+import startup  # beside this script: what it sets in its own process
 
 
 def main() -> None:
@@ -34,10 +35,10 @@ def main() -> None:
     if params.train.ranks > 1 and not under_torchrun():
         sys.exit(run_ranks(params.train, [__file__, *sys.argv[1:]]))
     stop_on_signals()
-    # A CNN epoch on the CPU 2.3 -> 1.5 s: activations reuse freed memory, not fresh pages.
-    startup.keep_freed_memory()
-    with startup.frozen_imports():  # start-up and exit 0.5 s shorter: torch's objects frozen
-        startup.install_dynamo_stand_in()  # a stage 1.0 s shorter: optim without the compiler
+    # Each kept for what benchmarks/bench_startup.py measured it to save of a one-model rerun:
+    startup.keep_freed_memory()  # 22 %; a CNN epoch 44 %: its activations reuse freed memory
+    with startup.frozen_imports():  # 10 %: the collector never walks torch's objects
+        startup.install_dynamo_stand_in()  # 18 %: optim without the compiler
         from mnist_pipeline.train.ranks import disconnect
         from mnist_pipeline.train.training import train_model
     if params.train.deterministic:

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-# The tests' helpers, and tools/ (make repro's repair, run as a script, no part of the package).
-sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).resolve().parents[1] / "tools")]
+# The tests' helpers, tools/ (make repro's repair, run as a script, no part of the package) and
+# stages/ (startup, what the stage scripts set in their own process).
+sys.path[:0] = [str(Path(__file__).parent), *(str(Path(__file__).resolve().parents[1] / folder)
+                                             for folder in ("tools", "stages"))]
 
 from http_server import ScriptedServer  # noqa: E402
 from synthetic import make_splits, write_pickle  # noqa: E402

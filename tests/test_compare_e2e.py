@@ -75,6 +75,17 @@ def test_metrics_diff_shows_the_cnn_moving_and_nothing_else(two_commits):
     assert all(value["old"] is not None for value in every.values())
 
 
+def test_the_readmes_diff_commands_compare_what_they_say(two_commits):
+    # `dvc params diff && dvc metrics diff`: the workspace against the last commit (nothing
+    # changed since); `dvc metrics diff HEAD~1 HEAD`: what the last commit changed.
+    assert dvc_json(two_commits, "params", "diff") == {}
+    assert dvc_json(two_commits, "metrics", "diff") == {}
+    last = dvc_json(two_commits, "metrics", "diff", "HEAD~1", "HEAD")
+    assert set(last) == {"metrics/cnn.json", "live/cnn/metrics.json"}
+    changed = last["metrics/cnn.json"]["test.loss"]
+    assert changed["old"] != changed["new"]
+
+
 def test_params_diff_reports_exactly_the_changed_key(two_commits):
     assert dvc_json(two_commits, "params", "diff", "HEAD~1") == {
         "params.yaml": {"models.cnn.lr": {"old": 0.1, "new": 0.05, "diff": -0.05}}

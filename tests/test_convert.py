@@ -21,7 +21,7 @@ from mnist_pipeline.convert.readers import (
 )
 from mnist_pipeline.convert.unpickler import UnsafePickleError
 from mnist_pipeline.core.errors import MissingInputError, PipelineError
-from mnist_pipeline.core.tensor_files import as_pixel_bytes, load_split, read_images, save_splits
+from mnist_pipeline.core.tensor_files import as_pixel_bytes, load_split, save_splits
 
 from conftest import ROOT
 from synthetic import write_idx_folder, write_pickle
@@ -167,9 +167,6 @@ def test_tensor_files_round_trip_with_and_without_torch(tiny_splits, tmp_path):
     # Bit for bit: the bytes k come back as the source's k / 256.
     assert x.numpy().tobytes() == tiny_splits["valid"].x.tobytes()
     np.testing.assert_array_equal(y.numpy(), tiny_splits["valid"].y)
-    rows = read_images(tmp_path / "valid.safetensors", [5, 0, 7])
-    assert rows.dtype == np.float32
-    assert rows.tobytes() == tiny_splits["valid"].x[[5, 0, 7]].tobytes()
 
 
 def test_mnist_pixels_are_stored_as_bytes_a_quarter_of_float32(tiny_splits, tmp_path):
@@ -423,33 +420,7 @@ def test_a_tensor_file_convert_did_not_write_is_refused_in_one_line(tmp_path, te
         load_split(tmp_path, "valid")
 
 
-@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 2.0])
-def test_read_images_refuses_float_pixels_outside_0_1_as_load_split_does(tmp_path, value):
-    from safetensors.numpy import save_file
-
-    save_file(one_float_pixel(value), str(tmp_path / "valid.safetensors"))
-    with pytest.raises(PipelineError, match=r"lie in \[0, 1\]"):
-        read_images(tmp_path / "valid.safetensors", [1])
-
-
-@pytest.mark.parametrize(("tensors", "rows", "message"), [
-    ({"y": np.zeros(2, np.int64)}, [0], "valid.safetensors: no tensor 'x'$"),
-    ({"x": np.zeros((2, 784), np.uint8)}, [1, 2],
-     r"tensor 'x' of shape \[2, 784\] has no rows \[1, 2\]$"),
-    ({"x": np.zeros((2, 700), np.float32)}, [0],
-     r"x must be uint8 or float32 \(N, 784\), got float32 \(1, 700\); run convert again$"),
-])
-def test_read_images_names_what_the_tensor_file_lacks(tmp_path, tensors, rows, message):
-    from safetensors.numpy import save_file
-
-    save_file(tensors, str(tmp_path / "valid.safetensors"))
-    with pytest.raises(PipelineError, match=message):
-        read_images(tmp_path / "valid.safetensors", rows)
-
-
 def test_a_file_that_is_not_safetensors_is_refused_in_one_line(tmp_path):
     (tmp_path / "valid.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
     with pytest.raises(PipelineError, match="not a safetensors file"):
         load_split(tmp_path, "valid")
-    with pytest.raises(PipelineError, match="not a safetensors file"):
-        read_images(tmp_path / "valid.safetensors", [0])

@@ -1,8 +1,10 @@
-"""What a stage's process sets at its start (``mnist_pipeline.startup``): each does what it is
+"""What a stage's process sets at its start (``stages/startup.py``): each does what it is
 kept for, and changes no result."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +12,7 @@ SCRIPT = r"""
 import sys, torch
 install = sys.argv[1] == "stand-in"
 if install:
-    from mnist_pipeline import startup
+    import startup
     assert startup.install_dynamo_stand_in()
 torch.manual_seed(0)
 model = torch.nn.Linear(784, 10)
@@ -26,16 +28,19 @@ if install:
     assert not compiler_loaded, "torch._dynamo was imported"
     # Anything beyond disable/graph_break brings in the real module, for good.
     assert torch._dynamo.config is not None and "torch._dynamo.eval_frame" in sys.modules
-    from mnist_pipeline import startup
+    import startup
     assert not startup.is_stand_in()
 else:  # what the stand-in saves: plain optim.SGD does import the compiler
     assert compiler_loaded, "optim.SGD no longer imports torch._dynamo"
 """
 
 
+STAGES = {"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "stages")}  # startup's folder
+
+
 def run(mode, out):
     return subprocess.run([sys.executable, "-c", SCRIPT, mode, str(out)], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env={**os.environ, **STAGES})
 
 
 def test_sgd_steps_are_identical_and_the_compiler_is_not_imported(tmp_path):
@@ -50,7 +55,7 @@ def test_sgd_steps_are_identical_and_the_compiler_is_not_imported(tmp_path):
 
 
 def test_the_stand_in_takes_any_arguments_a_later_torch_may_pass():
-    from mnist_pipeline.startup import _StandIn
+    from startup import _StandIn
 
     def step():
         pass
@@ -64,7 +69,7 @@ def test_the_stand_in_takes_any_arguments_a_later_torch_may_pass():
 def test_frozen_imports_freezes_what_was_made_inside_and_turns_the_collector_back_on():
     import gc
 
-    from mnist_pipeline.startup import frozen_imports
+    from startup import frozen_imports
 
     before = gc.get_freeze_count()
     try:
@@ -83,7 +88,7 @@ def test_frozen_imports_freezes_what_was_made_inside_and_turns_the_collector_bac
 FAULTS = r"""
 import ctypes, resource, sys
 if sys.argv[1] == "kept":
-    from mnist_pipeline.startup import keep_freed_memory
+    from startup import keep_freed_memory
     assert keep_freed_memory()
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
@@ -103,6 +108,7 @@ print(faults)
 def test_freed_memory_is_kept_for_the_next_block_of_its_size():
     def faults(mode: str) -> int:
         return int(subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True,
+                                  env={**os.environ, **STAGES},
                                   text=True, check=True).stdout)
 
     pages = (8 << 20) // 4096

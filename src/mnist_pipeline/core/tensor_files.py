@@ -88,15 +88,9 @@ def load_split(folder: str | Path, split: str, device: str = "cpu"):
     _check_split(path, x, y)
     if x.dtype == torch.uint8:  # converted where it lies (on a GPU: a quarter of the copying)
         x = x.to(torch.float32).mul_(PIXEL_SCALE)
-    else:
-        _check_pixel_range(path, x)
-    return x, y
-
-
-def _check_pixel_range(path: Path, x) -> None:
-    """A float32 ``x`` (torch or numpy) lies in [0, 1]."""
-    if not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails it too
+    elif not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails it too
         raise TensorFileError(f"{path}: x values must lie in [0, 1]; run convert again")
+    return x, y
 
 
 def _check_split(path: Path, x, y) -> None:
@@ -114,28 +108,6 @@ def _check_split(path: Path, x, y) -> None:
                               f"{tuple(y.shape)}; run convert again")
     if int(y.min()) < 0 or int(y.max()) >= CLASSES:
         raise TensorFileError(f"{path}: labels must be 0..{CLASSES - 1}; run convert again")
-
-
-def read_images(path: str | Path, rows: list[int]) -> np.ndarray:
-    """These ``rows`` of a tensor file's ``x``, float32 in [0, 1], read alone (no torch)."""
-    with open_safetensors(path) as f:
-        if "x" not in f.keys():  # noqa: SIM118 - safe_open has keys(), not __contains__
-            raise TensorFileError(f"{path}: no tensor 'x'")
-        tensor = f.get_slice("x")
-        shape = tensor.get_shape()
-        if not shape or not all(0 <= row < shape[0] for row in rows):
-            raise TensorFileError(f"{path}: tensor 'x' of shape {shape} has no rows {rows}")
-        try:
-            x = np.concatenate([tensor[row:row + 1] for row in rows])
-        except SafetensorError as err:
-            raise TensorFileError(f"{path}: tensor 'x' unreadable ({err})") from None
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) * np.float32(PIXEL_SCALE)
-    if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != PIXELS:
-        raise TensorFileError(f"{path}: x must be uint8 or float32 (N, {PIXELS}), got "
-                              f"{x.dtype} {x.shape}; run convert again")
-    _check_pixel_range(path, x)
-    return x
 
 
 def open_safetensors(path: str | Path):

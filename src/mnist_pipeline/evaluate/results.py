@@ -10,7 +10,6 @@ from pathlib import Path
 
 from mnist_pipeline.core.atomic import write_csv, write_json
 from mnist_pipeline.core.names import HISTORY_COLUMNS
-from mnist_pipeline.core.tensor_files import read_images, split_path
 from mnist_pipeline.evaluate.pictures import most_wrong_grid, save_png
 from mnist_pipeline.evaluate.scoring import evaluate_model, load_splits
 
@@ -36,7 +35,7 @@ def write_results(names: list[str], models: str | Path, tensors: str | Path,
         confusion += [[name, actual, predicted, count]
                       for (actual, predicted), count in sorted(evaluation.confusion.items())]
         wrong = evaluation.most_wrong
-        images = read_images(split_path(tensors, "valid"), wrong["index"])
+        images = splits["valid"][0][wrong["index"]].numpy()
         save_png(most_wrong_grid(images, wrong["actual"], wrong["predicted"]),
                  out.most_wrong / f"{name}.png")
     write_csv(out.history, ["model", *HISTORY_COLUMNS], history)

@@ -57,7 +57,7 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
 
     # Model and optimizer, as the model's tutorial section makes them.
     model, opt = get_model(name, hyper.lr, hyper.momentum, device)
-    fastest_layout(model, device)
+    fastest_layout(model, device)  # a CNN epoch on the CPU 15 % shorter (bench_startup.py)
 
     # Resume from rank 0's checkpoint of this very run (the same inputs), if there is one.
     key = run_key({**inputs, "data": data.result(), "torch": torch.__version__,

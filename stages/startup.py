@@ -1,6 +1,6 @@
-"""What a stage's process sets at its start, before it imports torch: called from the stage
-scripts (``stages/``) alone, never by the library, so a notebook or a test that imports the
-library gets plain Python. Each is kept for what it saves (``benchmarks/bench_startup.py``).
+"""What a stage's process sets at its start, before it imports torch: beside the stage scripts,
+which alone call it, outside the library, so a notebook or a test that imports the library gets
+plain Python. Each is kept for what it saves (``benchmarks/bench_startup.py``).
 
 * :func:`frozen_imports`: the collector off while torch imports its ~170k objects, then those
   frozen, so it never walks them, neither during the import nor at exit.
