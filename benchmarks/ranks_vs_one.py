@@ -5,7 +5,10 @@ ranks (torchrun, gloo, a thread each); the largest difference of any weight betw
 Float additions in another order differ in their last bits; how far that carries depends on the
 model and its learning rate, which this shows (docs/scaling.md quotes it).
 
-    python benchmarks/ranks_vs_one.py [--epochs 1] [--models scratch cnn ...]
+    python benchmarks/ranks_vs_one.py [--epochs 1] [--models scratch cnn ...] [--tensors DIR]
+
+Without ``--tensors`` it trains on generated MNIST-sized data; ``--tensors data/tensors`` (after
+a `dvc repro`) measures it on real MNIST.
 """
 
 from __future__ import annotations
@@ -45,8 +48,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--tensors", type=Path, help="the convert stage's folder (default: "
+                        "generated MNIST-sized data)")
     args = parser.parse_args()
-    _, tensors = dataset()
+    tensors = args.tensors.resolve() if args.tensors else dataset()[1]
+    print(f"data: {tensors}")
     print(f"largest weight difference after {args.epochs} epoch(s), the defaults' lr and bs")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
