@@ -82,3 +82,17 @@ def test_each_file_is_the_output_of_one_stage_only():
     every = [path for stage in DVC["stages"].values()
              for path in outputs(stage.get("do", stage))]
     assert len(every) == len(set(every))
+
+
+def test_every_custom_template_is_one_dvc_yaml_names():
+    """A template in .dvc/plots that no plot names is dead weight (and one named but missing
+    makes `dvc plots show` fail)."""
+    named = {config["template"]
+             for plot in DVC["plots"] for config in plot.values() if "template" in config}
+    for stage in DVC["stages"]:
+        for plot in definition(stage).get("plots", []):
+            named |= {config["template"] for config in plot.values()
+                      if isinstance(config, dict) and "template" in config}
+    custom = {path.stem for path in (ROOT / ".dvc" / "plots").glob("*.json")}
+    assert custom == named - {"linear", "simple", "scatter", "smooth", "confusion",
+                              "confusion_normalized", "bar_horizontal", "bar_horizontal_sorted"}
