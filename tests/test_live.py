@@ -126,3 +126,40 @@ def test_a_git_repository_without_a_commit_is_one_clear_error(tmp_path, monkeypa
     with pytest.raises(PipelineError, match="live/cnn: DVCLive cannot start in a git repository "
                                             "without a commit .*: commit, then run again"):
         LiveView("live/cnn")
+
+
+def test_a_stop_right_after_dvclives_next_step_keeps_the_step_of_the_last_epoch(tmp_path,
+                                                                                monkeypatch):
+    live = LiveView(str(tmp_path / "live"))
+    real = live.live.next_step
+
+    def then_stopped():
+        real()
+        raise KeyboardInterrupt
+
+    live.log_epoch(EpochStats(1, 0.5, 0.4, 0.9))
+    monkeypatch.setattr(live.live, "next_step", then_stopped)
+    with pytest.raises(KeyboardInterrupt):
+        live.log_epoch(EpochStats(2, 0.3, 0.2, 0.95))
+    live.end("stopped")
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text()) == {
+        "status": "stopped", "train_loss": 0.3, "step": 2}
+
+
+@pytest.mark.parametrize(("raised", "status"), [(KeyboardInterrupt, "stopped"),
+                                                 (OSError, "failed")])
+def test_a_stop_or_failure_while_kept_epochs_are_logged_again_never_says_training(
+        tmp_path, monkeypatch, raised, status):
+    kept = [EpochStats(1, 0.5, 0.4, 0.9), EpochStats(2, 0.3, 0.2, 0.95)]
+    real = LiveView.log_epoch
+
+    def fails_at_epoch_2(self, stats):
+        if stats.epoch == 2:
+            raise raised
+        real(self, stats)
+
+    monkeypatch.setattr(LiveView, "log_epoch", fails_at_epoch_2)
+    with pytest.raises(raised):
+        LiveView(str(tmp_path / "live"), kept)
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text()) == {
+        "status": status, "train_loss": 0.5, "step": 1}

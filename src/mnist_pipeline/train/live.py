@@ -18,24 +18,28 @@ class LiveView:
         from scmrepo.exceptions import SCMError
 
         try:  # dvc.yaml declares the files; the stage runs under `dvc repro` or `dvc exp run`
-            self.live = Live(folder, dvcyaml=None, save_dvc_exp=False)
+            self.epoch, self.live = 0, Live(folder, dvcyaml=None, save_dvc_exp=False)
         except SCMError as err:  # DVCLive reads the git HEAD, which a new repository lacks
             raise PipelineError(f"{folder}: DVCLive cannot start in a git repository without a "
                                 f"commit ({err}): commit, then run again") from None
-        self.status("training")
-        for stats in history:
-            self.log_epoch(stats)
+        try:  # a stop while the kept epochs are logged again must not leave "training"
+            self.status("training")
+            for stats in history:
+                self.log_epoch(stats)
+        except BaseException as err:
+            self.end("stopped" if isinstance(err, KeyboardInterrupt) else "failed")
+            raise
 
     def log_epoch(self, stats) -> None:
-        self.live.step = stats.epoch
+        self.epoch = self.live.step = stats.epoch
         for name in CURVES:
             self.live.log_metric(name, round(getattr(stats, name), DIGITS))
         for name in CURVES[1:]:  # the validation numbers: curves only, not in the summary
             del self.live.summary[name]
-        self.live.next_step()
-        self.live.step = stats.epoch  # the summary's step stays the epoch just logged
+        self.live.next_step()  # DVCLive's step is now one past the epoch: status() resets it
 
     def status(self, status: str) -> None:
+        self.live.step = self.epoch or None  # the last epoch (if any), also right after next_step
         self.live.log_metric("status", status, plot=False)
         self.live.make_summary()
 

@@ -9,7 +9,7 @@ import torch
 
 from mnist_pipeline.core.errors import PipelineError
 from mnist_pipeline.train.batches import predict
-from mnist_pipeline.train.ranks import SINGLE, Ranks
+from mnist_pipeline.train.ranks import Ranks
 
 CHECK_EVERY = 50  # steps between the ranks' agreement that every loss is finite
 
@@ -39,7 +39,7 @@ class Monitor:
 
     model: object
     valid_dl: object
-    ranks: Ranks = SINGLE
+    ranks: Ranks = Ranks()
     rows_of: Callable[[int], int] | None = None
     history: list[EpochStats] = field(default_factory=list)
     on_epoch_end: Callable[[list[EpochStats]], None] | None = None

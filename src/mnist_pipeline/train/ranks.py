@@ -45,14 +45,13 @@ class Ranks:  # this process's place among the training's processes
         return box[0]
 
 
-SINGLE = Ranks()
 _trainings = itertools.count()  # the trainings this process has compared with the others
 
 
 def ranks_from_environment() -> Ranks:  # as torchrun describes them, or one alone
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return SINGLE
+        return Ranks()
     return Ranks(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 

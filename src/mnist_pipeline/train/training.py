@@ -1,8 +1,7 @@
 """The train stage, top to bottom, as nanoGPT's ``train.py`` reads: set up -> data -> model ->
 resume -> the tutorial's ``fit`` -> the model file (the weights and their card: how they were
 made, the per-epoch history). Under torchrun every rank runs it; rank 0 alone resumes, saves
-checkpoints, logs the live view and writes the model. Scoring is the evaluate stage's.
-"""
+checkpoints, logs the live view and writes the model. Scoring is the evaluate stage's."""
 
 import contextlib
 import logging
@@ -66,7 +65,6 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
     history = [EpochStats(**row) for row in resume(checkpoint, model, opt, shuffle, ranks,
                                                    setup.epochs)]
     progress = Progress(setup.epochs, len(train_dl), len(history), show=ranks.is_main)
-    live = LiveView(live_dir, history) if live_dir and ranks.is_main else None
 
     def epoch_done(history: list[EpochStats]) -> None:  # rank 0, after every epoch
         progress.log_epoch(history[-1])
@@ -80,6 +78,7 @@ def train_model(name: str, params: Params, tensors: str, weights: str,
                       rows_of=(lambda step: batch_rows(step, setup.bs, len(train_ds)))
                       if ranks.world > 1 else None,
                       on_epoch_end=epoch_done if ranks.is_main else None)
+    live = LiveView(live_dir, history) if live_dir and ranks.is_main else None  # says "training"
     with ending(live, checkpoint, progress, f"models.{name}.lr (now {hyper.lr})"):
         fit(setup.epochs - len(history), parallel(model, ranks), variant.loss_func, opt,
             train_dl, valid_dl, callbacks=Callbacks((progress, monitor)))
