@@ -2,6 +2,7 @@
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import psutil
@@ -390,3 +391,18 @@ def test_checkpoints_sit_in_one_folder_that_goes_with_the_last_one(tmp_path):
     assert (tmp_path / "c").is_dir()
     second.remove()
     assert not (tmp_path / "c").exists()
+
+
+def test_the_code_digest_follows_the_modules_beside_the_running_script(tmp_path, monkeypatch):
+    # stages/startup.py sets what the training runs under (deterministic algorithms, say): a
+    # checkpoint made before it changed is another run's.
+    import types
+
+    (tmp_path / "train.py").write_text("import startup\n")
+    (tmp_path / "startup.py").write_text("DETERMINISTIC = False\n")
+    monkeypatch.setitem(sys.modules, "__main__",
+                        types.SimpleNamespace(__file__=str(tmp_path / "train.py")))
+    first = checkpoints.code_digest()
+    assert checkpoints.code_digest() == first
+    (tmp_path / "startup.py").write_text("DETERMINISTIC = True\n")
+    assert checkpoints.code_digest() != first

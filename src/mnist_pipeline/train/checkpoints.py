@@ -35,11 +35,11 @@ def _sha256(tensors_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def code_digest() -> str:  # SHA-256 of the package's modules and the running script
-    package = Path(__file__).parents[1]
+def code_digest() -> str:  # SHA-256 of the package's modules, the running script and those
+    package = Path(__file__).parents[1]  # beside it (stages/startup.py: what training runs under)
     files = [(str(path.relative_to(package)), path) for path in sorted(package.rglob("*.py"))]
     if main := getattr(sys.modules.get("__main__"), "__file__", None):
-        files.append((Path(main).name, Path(main)))
+        files += [(path.name, path) for path in sorted(Path(main).parent.glob("*.py"))]
     digest = hashlib.sha256()
     for name, path in files:
         digest.update(name.encode() + b"\0" + path.read_bytes())
@@ -65,14 +65,12 @@ class Checkpoint:
                 raise TypeError(f"holds a {type(state).__name__}, not a dict")
         except Exception as err:  # a damaged file is stale too: never resume from it
             log.warning("%s: unreadable checkpoint (%s); starting from scratch", self.path, err)
-            self.remove()
-            return None
-        if state.get("key") != self.key:
-            log.info("%s: made with other params, code or data; starting from scratch",
-                     self.path)
-            self.remove()
-            return None
-        return state
+        else:
+            if state.get("key") == self.key:
+                return state
+            log.info("%s: made with other params, code or data; starting from scratch", self.path)
+        self.remove()
+        return None
 
     def save(self, state: dict) -> None:
         buffer = io.BytesIO()
