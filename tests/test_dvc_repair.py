@@ -134,6 +134,24 @@ def test_a_lock_edited_by_hand_into_one_dvc_refuses_is_named_so_and_kept(tmp_pat
     assert (project / REFUSED).read_bytes() == edited
 
 
+def test_a_hand_edited_lock_is_never_replaced_before_its_copy_is_written(tmp_path,
+                                                                          monkeypatch):
+    project = git_project(tmp_path)
+    edited = LOCK.replace(b"cmd: cp a.txt b.txt", b"cmd: [cp a.txt b.txt")
+    (project / "dvc.lock").write_bytes(edited)
+    write_bytes = Path.write_bytes
+
+    def disk_full(path, data):
+        if path.name == REFUSED:
+            raise OSError(28, "No space left on device")
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    with pytest.raises(OSError):
+        repair(project)
+    assert (project / "dvc.lock").read_bytes() == edited
+
+
 def test_a_git_failure_is_said_in_one_line_and_deletes_nothing(tmp_path):
     project = git_project(tmp_path)
     (project / "dvc.lock").write_bytes(KEY_CUT)

@@ -86,6 +86,13 @@ def test_every_model_has_sane_metrics(project):
 def test_second_repro_runs_nothing(project):
     assert repro(project) == []
     assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
+    # Nor does a model write that a SIGKILL cut short: evaluate depends on the models folder.
+    leftover = project / "models" / ".cnn.safetensors.0123abcd.tmp"
+    leftover.write_bytes(b"cut short")
+    try:
+        assert run(["dvc", "status", "--json"], project).stdout.strip() == "{}"
+    finally:
+        leftover.unlink()
 
 
 def test_changing_cnn_lr_reruns_only_the_cnn(project):

@@ -158,9 +158,9 @@ def repair_lock(project: Path) -> str | None:
             f"{LOCK} {problem} and is no part of git's staged copy: cut short by a killed dvc, "
             "or edited by hand")
     kept = f", and kept it as it was in {REFUSED} (hand edits, if any)"
+    if not cut_of_git:  # kept before the only copy goes
+        (project / REFUSED).write_bytes(refused)
     if staged is None or (staged_problem := lock_problem(staged)):
-        if not cut_of_git:  # kept before the only copy goes
-            (project / REFUSED).write_bytes(refused)
         lock.unlink()
         done = ("removed it (git has none)" if staged is None else
                 f"removed it (git's staged copy {staged_problem} too)")
@@ -169,8 +169,6 @@ def repair_lock(project: Path) -> str | None:
             git(project, "checkout", "--", LOCK)
         except NotRepaired as failed:
             raise NotRepaired(f"{said}; left as it is: {failed}") from None
-        if not cut_of_git:
-            (project / REFUSED).write_bytes(refused)
         done = "took git's staged copy"
     return (f"{said}: {done}{'' if cut_of_git else kept}; "
             "finished stages come back from the run-cache")
