@@ -2,8 +2,8 @@
 
 Both sides do the same job on the same MNIST-sized generated data: the pipeline's first
 ``dvc repro`` in a fresh copy of the project (fetch from a local file, convert, five trainings,
-five evaluations), and ``tutorial_job.py`` (the tutorial's code for the same five models as one
-Python process). With ``--against REV`` the other side is instead the pipeline as it was at git
+one evaluate stage), and ``tutorial_job.py`` (the tutorial's code for the same five models as
+one Python process). With ``--against REV`` the other side is instead the pipeline as it was at git
 revision REV, to pair two versions of the project. Runs alternate between the sides; each
 side's median wall time is printed, with the ratio and each stage's share of the pipeline's
 time (from one ``Running stage`` line to the next, so DVC's work around a stage counts there).
@@ -137,7 +137,7 @@ def compare(args, pickle_path: Path, other: str, reference_run) -> None:
     # of those ratios is steadier than the ratio of medians on a machine whose speed drifts.
     paired = [o / p for o, p in zip(other_times, pipeline_times, strict=True)]
     print(f"\n{'job':<58}{'wall s':>8}")
-    print(f"{'dvc repro (first run: fetch, convert, 5 x train, 5 x evaluate)':<58}"
+    print(f"{'dvc repro (first run: fetch, convert, 5 x train, evaluate)':<58}"
           f"{pipeline_s:>8.1f}")
     print(f"{other:<58}{other_s:>8.1f}")
     target = "" if args.against else "; target >= 0.6x"
