@@ -47,8 +47,6 @@ def torchrun_args(train: TrainParams, node_rank: int = 0) -> list[str]:
 def run_ranks(train: TrainParams, script_argv: list[str]) -> int:
     """Node 0's ranks of ``script_argv``, by torchrun; the stage's exit status (128 + N for
     signal N, else 1) and one line for what torchrun raises."""
-    if train.device in ("cpu", "mps"):
-        check_devices(train, cuda_devices=0)  # a CPU run never asks torch for its GPUs
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # what torchrun sets, with a warning
     # torchrun's agent logs what the stage says below, in one line.
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
@@ -58,8 +56,7 @@ def run_ranks(train: TrainParams, script_argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
-    if train.device not in ("cpu", "mps"):
-        check_devices(train, torch.cuda.device_count())
+    check_devices(train, torch.cuda.device_count())
     try:
         torchrun([*torchrun_args(train), *script_argv])
     except SignalException as stop:
