@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines are reprs; ours are one
     data = load_params(args.params).data
     patience = Patience(timeout_s=data.timeout_s, retries=data.retries,
                         backoff_s=data.retry_backoff_s)

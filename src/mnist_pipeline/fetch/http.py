@@ -29,7 +29,6 @@ from mnist_pipeline.core.atomic import FULL
 from mnist_pipeline.core.errors import one_line
 
 log = logging.getLogger(__name__)
-logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry lines are reprs; ours are one
 
 CHUNK_BYTES = 1 << 16  # per network read: a dropped stream loses less than this
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
