@@ -45,6 +45,7 @@ HISTORY = "plots/history.csv"
 EXPERIMENT = "cnn-lr-0.05"
 # What the train stage logs once per epoch it actually trains (train.epochs is 1 here).
 TRAINED = "epoch 1/1"
+LOSS_OF = {"Training loss per epoch": "train_loss", "Validation loss per epoch": "valid_loss"}
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,25 @@ def test_a_fresh_clone_pulls_everything_and_reproduces_nothing(team, tmp_path, g
     # The run records travel too: the clone knows every stage run the author made.
     assert run_records(clone / ".dvc" / "cache") == run_records(team.cache)
     assert run_records(team.cache)
+
+
+def test_older_commits_curves_come_with_the_fetch_docs_sharing_md_gives(team, tmp_path):
+    def missing_and_drawn(project: Path) -> tuple[set[str], dict]:
+        shown = json.loads(run(["dvc", "plots", "diff", "HEAD~1", "--json"], project).stdout)
+        drawn = {name: sorted((row["rev"], row["step"], row[LOSS_OF[name]])
+                              for render in renders if render["type"] == "vega"
+                              for row in render["content"]["data"]["values"])
+                 for name, renders in shown["data"].items() if name in LOSS_OF}
+        return {error["source"] for error in shown.get("errors") or []}, drawn
+
+    clone = git_clone(team, tmp_path / "teammate")
+    missing, _ = missing_and_drawn(clone)
+    assert {f"live/{name}/plots/metrics/train_loss.tsv" for name in MODEL_NAMES} <= missing
+    run(["dvc", "fetch", "--all-commits", "--type", "plots"], clone)
+    missing, drawn = missing_and_drawn(clone)
+    assert not {source for source in missing if source.startswith("live/")}
+    assert drawn == missing_and_drawn(team.author)[1] and len(drawn) == 2
+    assert {rev for rows in drawn.values() for rev, _, _ in rows} == {"HEAD~1", "workspace"}
 
 
 def test_run_cache_restores_a_run_from_a_cache_shared_on_one_machine(team, tmp_path):
