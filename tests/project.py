@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,7 @@ import yaml
 from mnist_pipeline.fetch.dataset import file_md5
 
 ROOT = Path(__file__).resolve().parents[1]
+REPAIR = [sys.executable, str(ROOT / "tools" / "dvc_repair.py")]  # what `make repro` runs first
 COPIED = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore",
           *(path.relative_to(ROOT).as_posix() for path in sorted((ROOT / ".dvc/plots").iterdir()))]
 RUNNING = re.compile(r"Running stage '([^']+)'")

@@ -15,9 +15,8 @@ import pytest
 import zc.lockfile
 from dvc_repair import REFUSED, dvc_at_work, lock_problem, repair
 
-from project import run
+from project import REPAIR, run
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "dvc_repair.py"
 LOCK = b"""schema: '2.0'
 stages:
   copy:
@@ -82,8 +81,7 @@ def git_project(tmp_path: Path, lock: bytes = LOCK, in_git: bool = True) -> Path
 
 def repair_cli(project: Path) -> subprocess.CompletedProcess:
     """What ``make repro`` runs first."""
-    return subprocess.run([sys.executable, str(TOOL)], cwd=project, capture_output=True,
-                          text=True)
+    return subprocess.run(REPAIR, cwd=project, capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("cut", [KEY_CUT, STAGE_CUT, HASH_CUT, MD5_CUT, SIZE_CUT, b""],
@@ -147,7 +145,7 @@ def test_a_hand_edited_lock_is_never_replaced_before_its_copy_is_written(tmp_pat
         return write_bytes(path, data)
 
     monkeypatch.setattr(Path, "write_bytes", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         repair(project)
     assert (project / "dvc.lock").read_bytes() == edited
 

@@ -4,7 +4,6 @@ the run resumes each time and ends equal to an uninterrupted one. The script run
 from __future__ import annotations
 
 import random
-import sys
 
 import kill_runs
 import pytest
@@ -12,10 +11,9 @@ from dvc_repair import REFUSED
 from kill_runs import Kill, check_finished, plan, project_pair, run_and_kill
 
 from conftest import MODEL_NAMES
-from project import ROOT, run, stages_restored, stages_run
+from project import REPAIR, run, stages_restored, stages_run
 
 pytestmark = pytest.mark.slow
-REPAIR = [sys.executable, str(ROOT / "tools" / "dvc_repair.py")]  # what `make repro` runs first
 
 
 @pytest.fixture(scope="module")

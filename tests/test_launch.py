@@ -39,8 +39,10 @@ def test_more_ranks_than_gpus_is_refused_before_any_work():
         check_devices(train(device="auto", nproc=2), cuda_devices=1)
 
 
-def test_auto_without_gpus_runs_the_ranks_on_the_cpu():
+def test_cpu_ranks_are_never_capped_by_the_gpu_count():
+    # Refused would raise LaunchError; CPU ranks take no GPU, whatever this node has.
     check_devices(train(device="auto", nproc=8), cuda_devices=0)
+    check_devices(train(device="cpu", nproc=8), cuda_devices=2)
     check_devices(train(device="cpu", nproc=8), cuda_devices=0)
 
 

@@ -63,11 +63,12 @@ class FakeRanks(Ranks):
 
 
 def test_two_ranks_epoch_numbers_are_the_one_process_ones(tiny_splits):
-    # 100 rows in batches of 32: three of 32 split in halves, a last one of 4 split too. Each
-    # rank's loss is its half's mean; halves' means average to the whole batch's.
+    # 97 rows in batches of 32: three of 32 split in halves, a last one of 1 that each rank takes
+    # whole. Each rank's loss is its part's mean; halves' means average to the whole batch's,
+    # and the copies weigh as the one row they are, not as much as a half.
     whole = [2.0, 1.5, 1.25, 3.0]
-    spread = [0.5, -0.25, 0.125, 1.0]
-    rows = [32, 32, 32, 4]
+    spread = [0.5, -0.25, 0.125, 0.0]
+    rows = [32, 32, 32, 1]
     torch.manual_seed(0)
     model, _ = get_model("logistic", 0.5, 0.0)
     valid = TensorDataset(*(torch.from_numpy(getattr(tiny_splits["valid"], k)) for k in "xy"))
@@ -85,10 +86,10 @@ def test_two_ranks_epoch_numbers_are_the_one_process_ones(tiny_splits):
     def rank(r: int) -> None:
         ranks = FakeRanks(r, 2, group=group)
         valid_dl = get_batches(valid, valid, 32, rank=r, world=2)[1]
-        monitor = Monitor(model, valid_dl, ranks, rows_of=lambda step: batch_rows(step, 32, 100))
+        monitor = Monitor(model, valid_dl, ranks, rows_of=lambda step: batch_rows(step, 32, 97))
         sign = 1 if r == 0 else -1
         results[r] = epoch(monitor, [w + sign * s for w, s in zip(whole, spread, strict=True)],
-                           [n // 2 for n in rows], valid_dl)
+                           [16, 16, 16, 1], valid_dl)
 
     threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
     for thread in threads:

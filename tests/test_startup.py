@@ -118,7 +118,24 @@ def test_freed_memory_is_kept_for_the_next_block_of_its_size():
     assert faults("kept") < pages / 20
 
 
-def test_deterministic_algorithms_keep_the_cpus_bytes(tiny_splits, tmp_path):
+# The train stage run as DVC runs it, saying what PyTorch was set to when training started.
+WATCHED_STAGE = """
+import os, runpy, sys, torch
+import mnist_pipeline.train.training as training
+real = training.train_model
+def watched(*args, **kwargs):
+    print("set:", torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+          torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG"), flush=True)
+    return real(*args, **kwargs)
+training.train_model = watched
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_deterministic_algorithms_are_set_on_request_and_keep_the_cpus_bytes(tiny_splits,
+                                                                               tmp_path):
     # train.deterministic asks PyTorch for its deterministic algorithms (in the stage's own
     # process); the CPU's kernels are deterministic already: the same weights either way.
     import yaml
@@ -136,10 +153,14 @@ def test_deterministic_algorithms_keep_the_cpus_bytes(tiny_splits, tmp_path):
         params["train"].update(device="cpu", epochs=1, bs=32, deterministic=deterministic)
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
         out = tmp_path / f"cnn-{deterministic}.safetensors"
-        subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "cnn",
-                        str(tmp_path / "tensors"), str(out), "--params",
-                        str(tmp_path / "params.yaml")], cwd=tmp_path, check=True,
-                       capture_output=True)
+        env = {key: value for key, value in os.environ.items()
+               if key != "CUBLAS_WORKSPACE_CONFIG"}
+        stage = [str(ROOT / "stages" / "train.py"), "cnn", str(tmp_path / "tensors"), str(out),
+                 "--params", str(tmp_path / "params.yaml")]
+        done = subprocess.run([sys.executable, "-c", WATCHED_STAGE, *stage], cwd=tmp_path,
+                              check=True, capture_output=True, text=True, env=env)
+        assert done.stdout.splitlines()[0] == (
+            "set: True True False :4096:8" if deterministic else "set: False False False None")
         assert read_card(out)["deterministic"] is deterministic
         weights[deterministic] = load_file(out)
     assert weights[False].keys() == weights[True].keys()
